@@ -1,0 +1,20 @@
+/** RFC 6749 §4.4: the client credentials grant. An access token for the client itself, never a refresh token. */
+import type { TokenContext } from '../lib/context';
+import { defineFeature, type TokenResponse } from '../lib/feature';
+import { grantableScopes } from '../lib/scopes';
+import { issueDirectGrant } from '../lib/tokens';
+import oauthBase from './oauth_base';
+
+export default defineFeature({
+  id: 'client_credentials_grant',
+  doc: 'RFC 6749 §4.4 client credentials grant.',
+  depends: [oauthBase],
+  grantTypes: { client_credentials: { parameters: ['scope'], handler: clientCredentialsGrant } },
+});
+
+/** §4.4.2: the requested scope must be within the application's; the default is all of them. */
+async function clientCredentialsGrant(ctx: TokenContext): Promise<TokenResponse> {
+  const scopes = grantableScopes(ctx.params.scope, ctx.application.scopes, ctx.values.oauthInvalidScopeMessage);
+  const { body } = await issueDirectGrant(ctx, { type: 'client_credentials', accountId: null, applicationId: ctx.application.id, scopes });
+  return body;
+}

@@ -1,0 +1,162 @@
+/**
+ * The token endpoint and what every feature builds on: grant-type dispatch (RFC 6749 §3.2,
+ * §5), client authentication (§2.3), token hashing, resource protection (RFC 6750) and the
+ * authorization server metadata document (RFC 8414).
+ */
+import type { Request } from 'express';
+import type { OAuthContext } from '../lib/context';
+import { defineFeature, method, value, type MethodsOf, type ValuesOf } from '../lib/feature';
+import { OAuthError } from '../lib/errors';
+import { authenticateClient, clientSecretBasic, clientSecretPost, none } from '../lib/client_auth';
+import { bcryptHash, bcryptMatches, randomToken, sha256 } from '../lib/crypto';
+import { requireParam } from '../lib/http/params';
+import { setNoCache } from '../lib/http/no_cache';
+import { applicationValues, grantValues } from '../lib/store/schema';
+import type { Application } from '../lib/store';
+
+const values = {
+  // (a) tables and columns
+  ...applicationValues,
+  ...grantValues,
+  // (b) lifetimes and limits
+  oauthAccessTokenExpiresIn: value(3600, 'Access token lifetime, in seconds (also `expires_in` of token responses).'),
+  oauthClientSecretHashCost: value(10, 'bcrypt cost for client secrets.'),
+  oauthSecretCacheSize: value(1000, 'How many verified client secrets to remember (HMAC-keyed, per process), so bcrypt runs once per client and secret, not per request. 0 disables.'),
+  // (c) policy
+  oauthTokenType: value('Bearer', '`token_type` of token responses.'),
+  oauthDefaultTokenEndpointAuthMethods: value<string[]>(['client_secret_basic', 'client_secret_post'], 'Client-authentication methods of an application whose token_endpoint_auth_method column is NULL.'),
+  oauthTokenEndpointAuthMethodsSupported: value<string[] | null>(null, 'Client-authentication methods the server accepts at all; null means every method of the enabled features.', 'nullable-array'),
+  oauthApplicationScopes: value<string[]>([], 'Scopes the server knows, advertised as `scopes_supported`.'),
+  oauthMetadataServiceDocumentation: value<string | null>(null, '`service_documentation` of the metadata document.', 'nullable-string'),
+  oauthMetadataUiLocalesSupported: value<string[] | null>(null, '`ui_locales_supported` of the metadata document.', 'nullable-array'),
+  oauthMetadataOpPolicyUri: value<string | null>(null, '`op_policy_uri` of the metadata document.', 'nullable-string'),
+  oauthMetadataOpTosUri: value<string | null>(null, '`op_tos_uri` of the metadata document.', 'nullable-string'),
+  oauthMetadataCacheControl: value('public, max-age=3600', 'Cache-Control of the metadata document.'),
+  oauthRealm: value('oauth', 'The realm of `WWW-Authenticate` challenges.'),
+  // (d) messages
+  oauthInvalidClientMessage: value('Invalid client', 'error_description of invalid_client.'),
+  oauthInvalidGrantMessage: value('Invalid grant', 'error_description of invalid_grant.'),
+  oauthInvalidScopeMessage: value('Invalid scope', 'error_description of invalid_scope.'),
+  oauthInvalidGrantTypeMessage: value('Invalid grant type', 'error_description of unsupported_grant_type.'),
+  oauthInvalidTokenMessage: value('Invalid access token', 'error_description of invalid_token (unknown, expired or revoked token).'),
+  oauthMissingTokenMessage: value('An access token is required', 'error_description when a protected resource gets no token.'),
+  oauthInvalidAuthorizationHeaderMessage: value('Malformed Authorization header', 'error_description when the Bearer header cannot be read.'),
+  oauthInsufficientScopeMessage: value('Insufficient scope', 'error_description of insufficient_scope.'),
+};
+
+const methods = {
+  now: method((_ctx: OAuthContext): Date => new Date(), 'The current time; override to move the clock.'),
+  generateToken: method((_ctx: OAuthContext): string => randomToken(), 'A new code, access or refresh token: 256 random bits, base64url.'),
+  generateTokenHash: method((_ctx: OAuthContext, token: string): string => sha256(token), 'How codes and tokens are stored: base64url(SHA-256).'),
+  secretHash: method(
+    (ctx: OAuthContext, secret: string): Promise<string> => bcryptHash(secret, ctx.values.oauthClientSecretHashCost),
+    'Hashes a new client secret (bcrypt).',
+  ),
+  secretMatches: method(secretMatches, 'Whether a presented client secret matches the stored hash (bcrypt, with the verified-secret cache).'),
+  authenticateClient: method(
+    (ctx: OAuthContext): Promise<Application> => authenticateClient(ctx, ctx.runtime.clientAuthMethods, supportedAuthMethods(ctx)),
+    'Authenticates the client with exactly one of its registered methods (RFC 6749 §2.3), or throws invalid_client.',
+  ),
+  fetchAccessToken: method(fetchAccessToken, 'The bearer token of a resource request (RFC 6750 §2.1 Authorization header).'),
+  currentAccountId: method(
+    (ctx: OAuthContext): string | null => {
+      const user = (ctx.req as Request & { user?: { id?: unknown } }).user;
+      return user && user.id !== undefined && user.id !== null ? String(user.id) : null;
+    },
+    "The logged-in resource owner's id: Passport's `req.user.id` by default.",
+  ),
+};
+
+declare module '../lib/context' {
+  interface OAuthValues extends ValuesOf<typeof values> {}
+  interface OAuthMethods extends MethodsOf<typeof methods> {}
+}
+
+export default defineFeature({
+  id: 'oauth_base',
+  doc: 'Token endpoint, client authentication, resource protection and server metadata.',
+  values,
+  methods,
+  hooks: ['beforeToken', 'afterToken'],
+  routes: [
+    { name: 'token', method: 'post', handler: tokenRoute },
+    { name: 'oauth_server_metadata', path: '.well-known/oauth-authorization-server', method: 'get', handler: metadataRoute },
+  ],
+  clientAuthMethods: { client_secret_basic: clientSecretBasic, client_secret_post: clientSecretPost, none },
+  metadata: {
+    issuer: (ctx) => ctx.issuer,
+    token_endpoint: (ctx) => ctx.routeUrl('token'),
+    scopes_supported: (ctx) => (ctx.values.oauthApplicationScopes.length ? ctx.values.oauthApplicationScopes : undefined),
+    response_types_supported: () => [],
+    grant_types_supported: (ctx) => [...ctx.runtime.grantTypes.keys()],
+    token_endpoint_auth_methods_supported: supportedAuthMethods,
+    service_documentation: (ctx) => ctx.values.oauthMetadataServiceDocumentation,
+    ui_locales_supported: (ctx) => ctx.values.oauthMetadataUiLocalesSupported,
+    op_policy_uri: (ctx) => ctx.values.oauthMetadataOpPolicyUri,
+    op_tos_uri: (ctx) => ctx.values.oauthMetadataOpTosUri,
+  },
+  tables: ['applications', 'grants'],
+});
+
+/** POST /token: parse → authenticate → dispatch → transaction(beforeToken, grant, afterToken) → respond. */
+async function tokenRoute(ctx: OAuthContext): Promise<void> {
+  setNoCache(ctx.res);
+  const grantType = requireParam(ctx.params, 'grant_type');
+  const grant = ctx.runtime.grantTypes.get(grantType);
+  if (!grant) throw new OAuthError('unsupported_grant_type', ctx.values.oauthInvalidGrantTypeMessage, { reason: 'unknown_grant_type' });
+  if (grant.clientAuthentication !== 'assertion') await ctx.methods.authenticateClient();
+  const app = ctx.application;
+  if (app && !(app.grantTypes ?? [...ctx.runtime.grantTypes.keys()]).includes(grantType)) {
+    throw new OAuthError('unsupported_grant_type', ctx.values.oauthInvalidGrantTypeMessage, { reason: 'grant_type_not_allowed' });
+  }
+  Object.assign(ctx, { grantType });
+  const body = await ctx.transaction(async () => {
+    await ctx.hook('beforeToken');
+    const response = await grant.handler(ctx as never);
+    await ctx.hook('afterToken');
+    return response;
+  });
+  ctx.res.status(200).json(body);
+}
+
+/** GET /.well-known/oauth-authorization-server: built from what is enabled (RFC 8414 §3). */
+async function metadataRoute(ctx: OAuthContext): Promise<void> {
+  const doc: Record<string, unknown> = {};
+  for (const [key, fn] of ctx.runtime.metadata) {
+    const v = fn(ctx);
+    if (v === undefined || v === null) continue;
+    const prev = doc[key];
+    doc[key] = Array.isArray(prev) && Array.isArray(v) ? [...new Set([...prev, ...v])] : v;
+  }
+  ctx.res.setHeader('Cache-Control', ctx.values.oauthMetadataCacheControl);
+  ctx.res.status(200).json(doc);
+}
+
+/** The server-wide list: the configured one, or every method of the enabled features. */
+function supportedAuthMethods(ctx: OAuthContext): string[] {
+  return ctx.values.oauthTokenEndpointAuthMethodsSupported ?? [...ctx.runtime.clientAuthMethods.keys()];
+}
+
+async function secretMatches(ctx: OAuthContext, app: Application, secret: string): Promise<boolean> {
+  const stored = app.clientSecretHash;
+  if (!stored) return false;
+  const cache = ctx.runtime.secretCache;
+  if (cache.has(app.id, stored, secret)) return true;
+  const ok = await bcryptMatches(secret, stored);
+  if (ok) cache.add(app.id, stored, secret);
+  return ok;
+}
+
+/** RFC 6750 §2.1: `Authorization: Bearer <b64token>`; the scheme is case-insensitive. */
+function fetchAccessToken(ctx: OAuthContext): string | undefined {
+  const header = ctx.req.headers.authorization;
+  if (header === undefined) return undefined;
+  const m = /^bearer +(\S*) *$/i.exec(header);
+  if (!m) {
+    if (/^bearer(\s|$)/i.test(header)) throw new OAuthError('invalid_request', ctx.values.oauthInvalidAuthorizationHeaderMessage, { reason: 'malformed_parameter' });
+    return undefined;
+  }
+  const token = m[1]!;
+  if (!/^[A-Za-z0-9\-._~+/]+=*$/.test(token)) throw new OAuthError('invalid_request', ctx.values.oauthInvalidAuthorizationHeaderMessage, { reason: 'malformed_parameter' });
+  return token;
+}

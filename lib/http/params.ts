@@ -1,0 +1,111 @@
+/**
+ * Request parameters as RFC 6749 wants them (§3.1, §3.2): each at most once, each a string,
+ * empty ones treated as absent. Form and JSON bodies are read; the host app is untouched.
+ */
+import express, { type Request, type Response, type NextFunction, type RequestHandler } from 'express';
+import { OAuthError } from '../errors';
+import type { OAuthParams } from '../context';
+
+/** Body size limit for OAuth endpoints. */
+export const BODY_LIMIT = '64kb';
+/** No single parameter may be longer than this (a JWT assertion fits; a flood does not). */
+export const MAX_PARAM_LENGTH = 16 * 1024;
+
+const FORM = 'application/x-www-form-urlencoded';
+
+const textParser = express.text({ type: FORM, limit: BODY_LIMIT, defaultCharset: 'utf-8' });
+const jsonParser = express.json({ limit: BODY_LIMIT, strict: true, type: ['application/json', 'application/*+json'] });
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    /** The parsed OAuth parameters, set by the OAuth router on its own routes only. */
+    oauthParams?: OAuthParams;
+  }
+}
+
+/** Parses the body into `req.oauthParams`; body-parser failures become `invalid_request`. */
+export function parseBody(req: Request, res: Response, next: NextFunction): void {
+  const type = req.headers['content-type'];
+  const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+  if (!hasBody) {
+    req.oauthParams = collect([]);
+    return next();
+  }
+  if (!type) return next(new OAuthError('invalid_request', 'The request body must be application/x-www-form-urlencoded or application/json', { reason: 'malformed_body' }));
+  const parser: RequestHandler = req.is(FORM) ? textParser : req.is(['application/json', 'application/*+json']) ? jsonParser : unsupported;
+  parser(req, res, (err?: unknown) => {
+    if (err) return next(bodyError(err));
+    try {
+      req.oauthParams = req.is(FORM) ? fromForm(typeof req.body === 'string' ? req.body : '') : fromJson(req.body);
+      next();
+    } catch (e) {
+      next(e);
+    }
+  });
+}
+
+const unsupported: RequestHandler = (_req, _res, next) =>
+  next(new OAuthError('invalid_request', 'The request body must be application/x-www-form-urlencoded or application/json', { reason: 'malformed_body' }));
+
+function bodyError(err: unknown): OAuthError {
+  if (err instanceof OAuthError) return err;
+  const status = (err as { status?: number }).status;
+  const description = status === 413 ? 'The request body is too large' : 'The request body could not be parsed';
+  return new OAuthError('invalid_request', description, { reason: 'malformed_body', cause: err });
+}
+
+/** Reads the query string of a GET route, with the same rules as a body. */
+export function parseQuery(req: Request): OAuthParams {
+  const url = req.originalUrl ?? req.url;
+  const i = url.indexOf('?');
+  return fromForm(i === -1 ? '' : url.slice(i + 1));
+}
+
+function fromForm(body: string): OAuthParams {
+  return collect(new URLSearchParams(body).entries());
+}
+
+function fromJson(body: unknown): OAuthParams {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new OAuthError('invalid_request', 'The JSON body must be an object', { reason: 'malformed_body' });
+  }
+  const entries: [string, string][] = [];
+  for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
+    if (v === null || v === undefined) continue;
+    if (Array.isArray(v)) throw duplicate(k);
+    if (typeof v !== 'string') throw new OAuthError('invalid_request', `Parameter '${safeName(k)}' must be a string`, { reason: 'malformed_parameter' });
+    entries.push([k, v]);
+  }
+  return collect(entries);
+}
+
+function collect(entries: Iterable<[string, string]>): OAuthParams {
+  const out: Record<string, string> = Object.create(null);
+  const seen = new Set<string>();
+  for (const [k, v] of entries) {
+    if (seen.has(k)) throw duplicate(k);
+    seen.add(k);
+    if (v.length > MAX_PARAM_LENGTH) throw new OAuthError('invalid_request', `Parameter '${safeName(k)}' is too long`, { reason: 'malformed_parameter' });
+    if (v.includes('\0')) throw new OAuthError('invalid_request', `Parameter '${safeName(k)}' is malformed`, { reason: 'malformed_parameter' });
+    // RFC 6749 §3.1: parameters sent without a value are treated as omitted.
+    if (v !== '') out[k] = v;
+  }
+  return Object.freeze(out);
+}
+
+function duplicate(name: string): OAuthError {
+  return new OAuthError('invalid_request', `Parameter '${safeName(name)}' must not be repeated`, { reason: 'duplicate_parameter' });
+}
+
+/** A parameter name as it may appear in an error description: short, printable ASCII. */
+function safeName(name: string): string {
+  const clean = name.replace(/[^\x20-\x7e]/g, '?').replace(/['"\\]/g, '?');
+  return clean.length > 40 ? `${clean.slice(0, 40)}…` : clean;
+}
+
+/** The value of a required parameter, or `invalid_request`. */
+export function requireParam(params: OAuthParams, name: string): string {
+  const v = params[name];
+  if (v === undefined) throw new OAuthError('invalid_request', `Missing parameter '${name}'`, { reason: 'missing_parameter' });
+  return v;
+}

@@ -1,0 +1,22 @@
+/**
+ * express-oauth-features: an OAuth 2.0 authorization server for Express, built from opt-in
+ * features. The public surface: `oauth`, `OAuthError` and the exported types.
+ *
+ * @example
+ * ```ts
+ * import { oauth } from 'express-oauth-features';
+ * const auth = oauth({ db, enable: ['client_credentials_grant'] });
+ * await auth.migrate();
+ * app.use(auth);
+ * ```
+ */
+export { oauth, type OAuthOptions, type OAuthRouter } from './oauth';
+export { OAuthError, statusFor, type OAuthErrorCode, type OAuthErrorReason, type OAuthErrorOptions } from './errors';
+export type { OAuthContext, TokenContext, OAuthValues, OAuthMethods, OAuthParams } from './context';
+export type { OAuthAuthorization } from './resource';
+export type { Application, Grant } from './store';
+export type { CreateApplicationInput, CreatedApplication } from './applications';
+export type { FeatureId } from './features';
+export type { OAuthLogger } from './log';
+export { OAuthConfigurationError } from './options';
+export type { TokenResponse } from './feature';

@@ -1,0 +1,96 @@
+/**
+ * `oauth(options)`: validates the options, resolves the enabled features and returns an
+ * Express Router carrying their routes, plus `migrate`, `createApplication` and
+ * `requireOauthAuthorization`.
+ */
+import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
+import type { Knex } from 'knex';
+import { ContextImpl, type OAuthContext } from './context';
+import type { Closure, CommonHookOptions, OptionsFor } from './feature';
+import { FEATURES, type FeatureId, type Features } from './features';
+import { OAuthError, toOAuthError } from './errors';
+import { renderJsonError } from './http/error_handler';
+import { parseBody, parseQuery } from './http/params';
+import type { OAuthLogger } from './log';
+import { migrate as runMigrations } from './migrations';
+import { routeHookName } from './options';
+import { report } from './report';
+import { requireOauthAuthorization } from './resource';
+import { Runtime, type RuntimeOptions } from './runtime';
+import { createApplication, type CreateApplicationInput, type CreatedApplication } from './applications';
+
+/** Options of `oauth()`: the framework's own, plus those of every enabled feature and its dependencies. */
+export type OAuthOptions<E extends readonly FeatureId[]> = {
+  /** A knex instance: SQLite (better-sqlite3 or sqlite3) or PostgreSQL. */
+  db: Knex;
+  /** Feature ids to enable; their dependencies are enabled too. `oauth_base` is always on. */
+  enable?: E;
+  /** The issuer identifier (RFC 8414 §2). Default: the request's origin and the mount path. */
+  issuer?: string;
+  /** Where errors are logged (secrets removed). Default: server errors to console.error. */
+  logger?: OAuthLogger;
+} & CommonHookOptions &
+  OptionsFor<Closure<Features[E[number] | 'oauth_base']>>;
+
+/** The router `oauth()` returns: mount it with `app.use(auth)` or `app.use('/oauth', auth)`. */
+export interface OAuthRouter extends Router {
+  /** Creates or updates the tables of the enabled features, under the configured names. Idempotent. */
+  migrate(): Promise<void>;
+  /** A middleware that requires a valid bearer token carrying all of `scopes` (RFC 6750). */
+  requireOauthAuthorization(...scopes: string[]): RequestHandler;
+  /** Registers a client application; the secret is returned once and stored bcrypt-hashed. */
+  createApplication(input: CreateApplicationInput): Promise<CreatedApplication>;
+  /** The enabled feature ids, dependencies included. */
+  readonly features: readonly string[];
+}
+
+/**
+ * Builds the authorization server.
+ *
+ * @example
+ * ```ts
+ * const auth = oauth({ db, enable: ['client_credentials_grant'], oauthAccessTokenExpiresIn: 600 });
+ * await auth.migrate();
+ * app.use(auth);
+ * app.get('/api/books', auth.requireOauthAuthorization('books.read'), (req, res) => res.json(req.oauth));
+ * ```
+ */
+export function oauth<const E extends readonly FeatureId[] = readonly []>(options: OAuthOptions<E>): OAuthRouter {
+  const rt = new Runtime(FEATURES, options as unknown as RuntimeOptions);
+  const router = express.Router() as OAuthRouter;
+
+  for (const route of rt.routes) {
+    const hookName = routeHookName(route.def.name);
+    const readsBody = route.def.body ?? route.def.method === 'post';
+    const handler = async function oauthRoute(req: Request, res: Response): Promise<void> {
+      const ctx = new ContextImpl(rt, req, res);
+      try {
+        if (readsBody) {
+          await new Promise<void>((resolve, reject) => parseBody(req, res, (err?: unknown) => (err ? reject(err) : resolve())));
+          ctx.params = req.oauthParams!;
+        } else {
+          ctx.params = parseQuery(req);
+        }
+        await ctx.hook(hookName);
+        await route.def.handler(ctx);
+      } catch (e) {
+        const err = toOAuthError(e);
+        report(rt, ctx, err);
+        if (route.def.renderError) await route.def.renderError(ctx, err);
+        else renderJsonError(res, err, (ctx.values as { oauthRealm?: string }).oauthRealm ?? 'oauth');
+      }
+    };
+    router[route.def.method](route.path, function oauthRouteHandler(req: Request, res: Response, next: NextFunction) {
+      handler(req, res).catch(next);
+    });
+  }
+
+  Object.defineProperty(router, 'features', { value: Object.freeze(rt.features.map((f) => f.id)), enumerable: true });
+  router.migrate = () => runMigrations(rt.db, rt.schema, rt.tables);
+  router.requireOauthAuthorization = (...scopes: string[]) => requireOauthAuthorization(rt, scopes);
+  router.createApplication = (input: CreateApplicationInput) => createApplication(rt, input);
+  return router;
+}
+
+export type { OAuthContext };
+export { OAuthError };

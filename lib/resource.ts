@@ -1,0 +1,92 @@
+/**
+ * `requireOauthAuthorization(...scopes)`: RFC 6750 protection of a host route. One indexed
+ * query per request; all required scopes must be granted (design.md §4.8).
+ */
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { ContextImpl } from './context';
+import { OAuthError, toOAuthError } from './errors';
+import { renderBearerError } from './http/error_handler';
+import { isScopeToken } from './scopes';
+import type { Runtime } from './runtime';
+import { report } from './report';
+
+/** What `req.oauth` holds after `requireOauthAuthorization`. */
+export interface OAuthAuthorization {
+  /** The resource owner; null for client-credentials tokens. */
+  accountId: string | null;
+  clientId: string;
+  applicationId: number;
+  scopes: string[];
+  grantId: number;
+  expiresAt: Date;
+  /** The bearer token as presented. */
+  token: string;
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    /** Set by `requireOauthAuthorization` for the rest of the request. */
+    oauth?: OAuthAuthorization;
+  }
+}
+
+interface ResourceValues {
+  oauthInvalidTokenMessage: string;
+  oauthMissingTokenMessage: string;
+  oauthInsufficientScopeMessage: string;
+  oauthRealm: string;
+}
+interface ResourceMethods {
+  fetchAccessToken(): string | undefined;
+  generateTokenHash(token: string): string;
+  now(): Date;
+}
+
+export function requireOauthAuthorization(rt: Runtime, scopes: string[]): RequestHandler {
+  for (const s of scopes) {
+    if (typeof s !== 'string' || !isScopeToken(s)) throw new TypeError(`requireOauthAuthorization(): '${String(s)}' is not a valid scope`);
+  }
+  const required = [...new Set(scopes)];
+  return function requireOauthAuthorizationMiddleware(req: Request, res: Response, next: NextFunction): void {
+    const ctx = new ContextImpl(rt, req, res);
+    check(ctx, required).then(
+      (auth) => {
+        req.oauth = auth;
+        next();
+      },
+      (e: unknown) => {
+        const err = toOAuthError(e);
+        report(rt, ctx, err);
+        if (err.status >= 500) {
+          if (!res.headersSent) res.status(err.status).json(err.toJSON());
+          return;
+        }
+        renderBearerError(res, err, (ctx.values as unknown as ResourceValues).oauthRealm);
+      },
+    );
+  };
+}
+
+async function check(ctx: ContextImpl, required: string[]): Promise<OAuthAuthorization> {
+  const v = ctx.values as unknown as ResourceValues;
+  const m = ctx.methods as unknown as ResourceMethods;
+  const token = m.fetchAccessToken();
+  if (token === undefined) throw new OAuthError('invalid_token', v.oauthMissingTokenMessage, { reason: 'missing_token' });
+  const grant = await ctx.store.grants.findByTokenHash(m.generateTokenHash(token));
+  if (!grant) throw new OAuthError('invalid_token', v.oauthInvalidTokenMessage, { reason: 'unknown_token' });
+  if (grant.revokedAt) throw new OAuthError('invalid_token', v.oauthInvalidTokenMessage, { reason: 'revoked_token' });
+  if (grant.expiresIn.getTime() <= m.now().getTime()) throw new OAuthError('invalid_token', v.oauthInvalidTokenMessage, { reason: 'expired_token' });
+  const missing = required.filter((s) => !grant.scopes.includes(s));
+  if (missing.length > 0) {
+    throw new OAuthError('insufficient_scope', v.oauthInsufficientScopeMessage, { reason: 'missing_scope', scope: required.join(' ') });
+  }
+  return {
+    accountId: grant.accountId,
+    clientId: grant.clientId,
+    applicationId: grant.oauthApplicationId,
+    scopes: grant.scopes,
+    grantId: grant.id,
+    expiresAt: grant.expiresIn,
+    token,
+  };
+}

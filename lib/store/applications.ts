@@ -1,0 +1,123 @@
+/** Queries on the applications table. Returns `Application` objects, never raw rows. */
+import type { Knex } from 'knex';
+import type { Schema } from './schema';
+import { fromList, toDate, toId, toList, toStr } from './rows';
+
+/** A registered client application. */
+export interface Application {
+  id: number;
+  accountId: string | null;
+  name: string;
+  description: string | null;
+  homepageUrl: string | null;
+  redirectUris: string[];
+  clientId: string;
+  /** The bcrypt hash of the client secret; null for public clients. */
+  clientSecretHash: string | null;
+  /** AES-GCM encrypted secret, kept only for `client_secret_jwt` applications. */
+  clientSecretEncrypted: string | null;
+  scopes: string[];
+  /** Registered client-authentication methods; null means `oauthDefaultTokenEndpointAuthMethods`. */
+  tokenEndpointAuthMethods: string[] | null;
+  /** Registered grant types; null means every enabled grant type. */
+  grantTypes: string[] | null;
+  responseTypes: string[] | null;
+  responseModes: string[] | null;
+  jwks: string | null;
+  jwksUri: string | null;
+  logoUri: string | null;
+  tosUri: string | null;
+  policyUri: string | null;
+  contacts: string | null;
+  softwareId: string | null;
+  softwareVersion: string | null;
+  createdAt: Date | null;
+}
+
+export type NewApplication = Omit<Application, 'id' | 'createdAt'> & { createdAt: Date };
+
+export function applicationFromRow(schema: Schema, row: Record<string, unknown>): Application {
+  const c = schema.applications.columns;
+  return {
+    id: toId(row[c.id]),
+    accountId: toStr(row[c.accountId]),
+    name: String(row[c.name] ?? ''),
+    description: toStr(row[c.description]),
+    homepageUrl: toStr(row[c.homepageUrl]),
+    redirectUris: toList(row[c.redirectUri]) ?? [],
+    clientId: String(row[c.clientId]),
+    clientSecretHash: toStr(row[c.clientSecretHash]),
+    clientSecretEncrypted: toStr(row[c.clientSecretEncrypted]),
+    scopes: toList(row[c.scopes]) ?? [],
+    tokenEndpointAuthMethods: toList(row[c.tokenEndpointAuthMethod]),
+    grantTypes: toList(row[c.grantTypes]),
+    responseTypes: toList(row[c.responseTypes]),
+    responseModes: toList(row[c.responseModes]),
+    jwks: toStr(row[c.jwks]),
+    jwksUri: toStr(row[c.jwksUri]),
+    logoUri: toStr(row[c.logoUri]),
+    tosUri: toStr(row[c.tosUri]),
+    policyUri: toStr(row[c.policyUri]),
+    contacts: toStr(row[c.contacts]),
+    softwareId: toStr(row[c.softwareId]),
+    softwareVersion: toStr(row[c.softwareVersion]),
+    createdAt: toDate(row[c.createdAt]),
+  };
+}
+
+export class ApplicationStore {
+  constructor(
+    private readonly db: Knex | Knex.Transaction,
+    private readonly schema: Schema,
+  ) {}
+
+  /** One indexed equality query on the unique client_id column. */
+  async findByClientId(clientId: string): Promise<Application | undefined> {
+    const { table, columns } = this.schema.applications;
+    const row = await this.db(table).where(columns.clientId, clientId).first();
+    return row ? applicationFromRow(this.schema, row) : undefined;
+  }
+
+  async findById(id: number): Promise<Application | undefined> {
+    const { table, columns } = this.schema.applications;
+    const row = await this.db(table).where(columns.id, id).first();
+    return row ? applicationFromRow(this.schema, row) : undefined;
+  }
+
+  async insert(app: NewApplication): Promise<Application> {
+    const { table, columns: c } = this.schema.applications;
+    const row: Record<string, unknown> = {
+      [c.accountId]: app.accountId,
+      [c.name]: app.name,
+      [c.description]: app.description,
+      [c.homepageUrl]: app.homepageUrl,
+      [c.redirectUri]: fromList(app.redirectUris) ?? '',
+      [c.clientId]: app.clientId,
+      [c.clientSecretHash]: app.clientSecretHash,
+      [c.clientSecretEncrypted]: app.clientSecretEncrypted,
+      [c.scopes]: fromList(app.scopes) ?? '',
+      [c.tokenEndpointAuthMethod]: fromList(app.tokenEndpointAuthMethods),
+      [c.grantTypes]: fromList(app.grantTypes),
+      [c.responseTypes]: fromList(app.responseTypes),
+      [c.responseModes]: fromList(app.responseModes),
+      [c.jwks]: app.jwks,
+      [c.jwksUri]: app.jwksUri,
+      [c.logoUri]: app.logoUri,
+      [c.tosUri]: app.tosUri,
+      [c.policyUri]: app.policyUri,
+      [c.contacts]: app.contacts,
+      [c.softwareId]: app.softwareId,
+      [c.softwareVersion]: app.softwareVersion,
+      [c.createdAt]: app.createdAt,
+    };
+    const [inserted] = await this.db(table).insert(row).returning(c.id);
+    const id = toId(typeof inserted === 'object' && inserted !== null ? (inserted as Record<string, unknown>)[c.id] : inserted);
+    return { ...app, id };
+  }
+
+  /** Replaces the secret hash (and the encrypted copy, when kept). */
+  async updateSecret(id: number, clientSecretHash: string, clientSecretEncrypted: string | null): Promise<void> {
+    const { table, columns: c } = this.schema.applications;
+    await this.db(table).where(c.id, id).update({ [c.clientSecretHash]: clientSecretHash, [c.clientSecretEncrypted]: clientSecretEncrypted });
+  }
+}

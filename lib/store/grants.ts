@@ -1,0 +1,177 @@
+/** Queries on the grants table. Every lookup is one indexed equality query on a hash column. */
+import type { Knex } from 'knex';
+import type { Schema } from './schema';
+import { fromList, toDate, toId, toList, toStr } from './rows';
+
+/** One authorization: the code, then the access and refresh tokens it was exchanged for. */
+export interface Grant {
+  id: number;
+  accountId: string | null;
+  oauthApplicationId: number;
+  type: string;
+  codeHash: string | null;
+  codeRedeemedAt: Date | null;
+  tokenHash: string | null;
+  refreshTokenHash: string | null;
+  /** Absolute expiry: of the code before the exchange, of the access token after. */
+  expiresIn: Date;
+  refreshTokenExpiresIn: Date | null;
+  redirectUri: string | null;
+  revokedAt: Date | null;
+  scopes: string[];
+  accessType: string;
+  codeChallenge: string | null;
+  codeChallengeMethod: string | null;
+  createdAt: Date | null;
+  /** Host columns set through `resourceOwnerParams`, read back as stored. */
+  extra?: Record<string, unknown>;
+}
+
+export type NewGrant = Omit<Grant, 'id' | 'codeRedeemedAt' | 'revokedAt' | 'extra'> & { extra?: Record<string, unknown> };
+
+/** A grant found by its access token, with the client id of its application (one joined query). */
+export interface GrantWithClient extends Grant {
+  clientId: string;
+}
+
+export function grantFromRow(schema: Schema, row: Record<string, unknown>): Grant {
+  const c = schema.grants.columns;
+  return {
+    id: toId(row[c.id]),
+    accountId: toStr(row[c.accountId]),
+    oauthApplicationId: toId(row[c.oauthApplicationId]),
+    type: String(row[c.type] ?? ''),
+    codeHash: toStr(row[c.codeHash]),
+    codeRedeemedAt: toDate(row[c.codeRedeemedAt]),
+    tokenHash: toStr(row[c.tokenHash]),
+    refreshTokenHash: toStr(row[c.refreshTokenHash]),
+    expiresIn: toDate(row[c.expiresIn]) ?? new Date(0),
+    refreshTokenExpiresIn: toDate(row[c.refreshTokenExpiresIn]),
+    redirectUri: toStr(row[c.redirectUri]),
+    revokedAt: toDate(row[c.revokedAt]),
+    scopes: toList(row[c.scopes]) ?? [],
+    accessType: String(row[c.accessType] ?? 'offline'),
+    codeChallenge: toStr(row[c.codeChallenge]),
+    codeChallengeMethod: toStr(row[c.codeChallengeMethod]),
+    createdAt: toDate(row[c.createdAt]),
+  };
+}
+
+/** The fields a token issuance writes on a grant row. */
+export interface TokenFields {
+  tokenHash: string;
+  expiresIn: Date;
+  refreshTokenHash?: string | null;
+  refreshTokenExpiresIn?: Date | null;
+  scopes?: string[];
+}
+
+export class GrantStore {
+  constructor(
+    private readonly db: Knex | Knex.Transaction,
+    private readonly schema: Schema,
+  ) {}
+
+  async insert(grant: NewGrant): Promise<Grant> {
+    const { table, columns: c } = this.schema.grants;
+    const row: Record<string, unknown> = {
+      ...(grant.extra ?? {}),
+      [c.accountId]: grant.accountId,
+      [c.oauthApplicationId]: grant.oauthApplicationId,
+      [c.type]: grant.type,
+      [c.codeHash]: grant.codeHash,
+      [c.tokenHash]: grant.tokenHash,
+      [c.refreshTokenHash]: grant.refreshTokenHash,
+      [c.expiresIn]: grant.expiresIn,
+      [c.refreshTokenExpiresIn]: grant.refreshTokenExpiresIn,
+      [c.redirectUri]: grant.redirectUri,
+      [c.scopes]: fromList(grant.scopes) ?? '',
+      [c.accessType]: grant.accessType,
+      [c.codeChallenge]: grant.codeChallenge,
+      [c.codeChallengeMethod]: grant.codeChallengeMethod,
+      [c.createdAt]: grant.createdAt,
+    };
+    const [inserted] = await this.db(table).insert(row).returning(c.id);
+    const id = toId(typeof inserted === 'object' && inserted !== null ? (inserted as Record<string, unknown>)[c.id] : inserted);
+    return { ...grant, id, codeRedeemedAt: null, revokedAt: null };
+  }
+
+  /**
+   * The grant holding this access-token hash, joined with its application's client id: the
+   * one query of `requireOauthAuthorization`. Revoked and expired rows are returned too, so
+   * the caller can say why a token is refused.
+   */
+  async findByTokenHash(tokenHash: string): Promise<GrantWithClient | undefined> {
+    const g = this.schema.grants;
+    const a = this.schema.applications;
+    const row = await this.db(g.table)
+      .join(a.table, `${a.table}.${a.columns.id}`, `${g.table}.${g.columns.oauthApplicationId}`)
+      .where(`${g.table}.${g.columns.tokenHash}`, tokenHash)
+      .first(`${g.table}.*`, this.db.ref(`${a.table}.${a.columns.clientId}`).as('__client_id'));
+    if (!row) return undefined;
+    return { ...grantFromRow(this.schema, row), clientId: String(row.__client_id) };
+  }
+
+  async findByRefreshTokenHash(refreshTokenHash: string): Promise<Grant | undefined> {
+    const { table, columns: c } = this.schema.grants;
+    const row = await this.db(table).where(c.refreshTokenHash, refreshTokenHash).first();
+    return row ? grantFromRow(this.schema, row) : undefined;
+  }
+
+  async findByCodeHash(oauthApplicationId: number, codeHash: string): Promise<Grant | undefined> {
+    const { table, columns: c } = this.schema.grants;
+    const row = await this.db(table).where(c.oauthApplicationId, oauthApplicationId).andWhere(c.codeHash, codeHash).first();
+    return row ? grantFromRow(this.schema, row) : undefined;
+  }
+
+  async findById(id: number): Promise<Grant | undefined> {
+    const { table, columns: c } = this.schema.grants;
+    const row = await this.db(table).where(c.id, id).first();
+    return row ? grantFromRow(this.schema, row) : undefined;
+  }
+
+  /**
+   * Redeems a code: one conditional update that succeeds for exactly one caller, however many
+   * race (style.md §7.8). Writes the tokens in the same statement.
+   */
+  async redeemCode(grantId: number, now: Date, tokens: TokenFields): Promise<boolean> {
+    const { table, columns: c } = this.schema.grants;
+    const changed = await this.db(table)
+      .where(c.id, grantId)
+      .whereNull(c.codeRedeemedAt)
+      .whereNull(c.revokedAt)
+      .where(c.expiresIn, '>', now)
+      .update({ [c.codeRedeemedAt]: now, ...this.tokenColumns(tokens) });
+    return changed === 1;
+  }
+
+  /**
+   * Replaces the tokens of a grant only if it still holds `expectedRefreshTokenHash` and is
+   * not revoked: the single-use step of refresh-token rotation.
+   */
+  async rotateTokens(grantId: number, expectedRefreshTokenHash: string, tokens: TokenFields): Promise<boolean> {
+    const { table, columns: c } = this.schema.grants;
+    const changed = await this.db(table)
+      .where(c.id, grantId)
+      .where(c.refreshTokenHash, expectedRefreshTokenHash)
+      .whereNull(c.revokedAt)
+      .update(this.tokenColumns(tokens));
+    return changed === 1;
+  }
+
+  /** Marks a grant revoked (its code, access and refresh tokens at once). Idempotent. */
+  async revoke(grantId: number, now: Date): Promise<boolean> {
+    const { table, columns: c } = this.schema.grants;
+    const changed = await this.db(table).where(c.id, grantId).whereNull(c.revokedAt).update({ [c.revokedAt]: now });
+    return changed === 1;
+  }
+
+  private tokenColumns(t: TokenFields): Record<string, unknown> {
+    const c = this.schema.grants.columns;
+    const out: Record<string, unknown> = { [c.tokenHash]: t.tokenHash, [c.expiresIn]: t.expiresIn };
+    if (t.refreshTokenHash !== undefined) out[c.refreshTokenHash] = t.refreshTokenHash;
+    if (t.refreshTokenExpiresIn !== undefined) out[c.refreshTokenExpiresIn] = t.refreshTokenExpiresIn;
+    if (t.scopes !== undefined) out[c.scopes] = fromList(t.scopes);
+    return out;
+  }
+}

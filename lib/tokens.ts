@@ -1,0 +1,59 @@
+/** Token issuance shared by every grant: generate, hash, store, answer (RFC 6749 §5.1). */
+import type { OAuthContext } from './context';
+import type { TokenResponse } from './feature';
+import type { Grant } from './store';
+
+interface TokenValues {
+  oauthAccessTokenExpiresIn: number;
+  oauthTokenType: string;
+}
+interface TokenMethods {
+  generateToken(): string;
+  generateTokenHash(token: string): string;
+  now(): Date;
+}
+
+export interface IssuedTokens {
+  accessToken: string;
+  accessTokenHash: string;
+  expiresIn: Date;
+}
+
+/** A fresh access token, its hash and its absolute expiry. */
+export function newAccessToken(ctx: OAuthContext): IssuedTokens {
+  const m = ctx.methods as unknown as TokenMethods;
+  const v = ctx.values as unknown as TokenValues;
+  const accessToken = m.generateToken();
+  return { accessToken, accessTokenHash: m.generateTokenHash(accessToken), expiresIn: new Date(m.now().getTime() + v.oauthAccessTokenExpiresIn * 1000) };
+}
+
+/** The RFC 6749 §5.1 body: `scope` is always present (design.md §4.2). */
+export function tokenResponse(ctx: OAuthContext, accessToken: string, scopes: readonly string[], refreshToken?: string): TokenResponse {
+  const v = ctx.values as unknown as TokenValues;
+  const body: TokenResponse = { access_token: accessToken, token_type: v.oauthTokenType, expires_in: v.oauthAccessTokenExpiresIn, scope: scopes.join(' ') };
+  if (refreshToken !== undefined) body.refresh_token = refreshToken;
+  return body;
+}
+
+/** Inserts a grant that carries an access token only (client credentials, assertion grants). */
+export async function issueDirectGrant(ctx: OAuthContext, fields: { type: string; accountId: string | null; applicationId: number; scopes: string[] }): Promise<{ grant: Grant; body: TokenResponse }> {
+  const t = newAccessToken(ctx);
+  const grant = await ctx.store.grants.insert({
+    accountId: fields.accountId,
+    oauthApplicationId: fields.applicationId,
+    type: fields.type,
+    codeHash: null,
+    tokenHash: t.accessTokenHash,
+    refreshTokenHash: null,
+    expiresIn: t.expiresIn,
+    refreshTokenExpiresIn: null,
+    redirectUri: null,
+    scopes: fields.scopes,
+    accessType: 'online',
+    codeChallenge: null,
+    codeChallengeMethod: null,
+    createdAt: (ctx.methods as unknown as TokenMethods).now(),
+  });
+  ctx.grant = grant;
+  return { grant, body: tokenResponse(ctx, t.accessToken, fields.scopes) };
+}

@@ -1,0 +1,92 @@
+/**
+ * Builds an Express app around `oauth()` with the options under test visible in the spec
+ * (style.md §7.10). Mounted at MOUNT_PATH when set, so the whole suite runs under a prefix too.
+ */
+import express, { type Express } from 'express';
+import request from 'supertest';
+import { oauth, type OAuthLogger, type OAuthRouter } from '../../lib';
+import type { CreateApplicationInput } from '../../lib/applications';
+import { createTestDb, type TestDb } from './db';
+
+export const MOUNT = process.env.MOUNT_PATH ?? '';
+
+/** A logger that records everything, so specs can check that no secret is ever logged. */
+export class RecordingLogger implements OAuthLogger {
+  readonly lines: string[] = [];
+  error(message: string, meta?: Record<string, unknown>): void {
+    this.lines.push(`error ${message} ${JSON.stringify(meta ?? {})}`);
+  }
+  warn(message: string, meta?: Record<string, unknown>): void {
+    this.lines.push(`warn ${message} ${JSON.stringify(meta ?? {})}`);
+  }
+  info(message: string, meta?: Record<string, unknown>): void {
+    this.lines.push(`info ${message} ${JSON.stringify(meta ?? {})}`);
+  }
+  /** Throws if any recorded line contains one of the secrets. */
+  assertNoSecrets(secrets: readonly (string | undefined)[]): void {
+    for (const s of secrets) {
+      if (!s) continue;
+      const hit = this.lines.find((l) => l.includes(s));
+      if (hit) throw new Error(`a secret reached the log: ${hit}`);
+    }
+  }
+}
+
+export interface TestApp {
+  app: Express;
+  auth: OAuthRouter;
+  agent: ReturnType<typeof request.agent>;
+  db: TestDb['db'];
+  logger: RecordingLogger;
+  /** A path under the mount point. */
+  path(p: string): string;
+  createClient(input?: Partial<CreateApplicationInput>): Promise<{ clientId: string; clientSecret: string; id: number }>;
+  close(): Promise<void>;
+}
+
+const open: TestApp[] = [];
+
+export async function buildApp(options: Record<string, unknown> = {}, opts: { shared?: boolean; setup?: (app: Express, auth: OAuthRouter) => void } = {}): Promise<TestApp> {
+  const testDb = await createTestDb({ shared: opts.shared });
+  const logger = new RecordingLogger();
+  const auth = oauth({ db: testDb.db, logger, oauthClientSecretHashCost: 4, ...options } as never) as OAuthRouter;
+  await auth.migrate();
+  const app = express();
+  opts.setup?.(app, auth);
+  if (MOUNT) app.use(MOUNT, auth);
+  else app.use(auth);
+  app.get('/api/me', auth.requireOauthAuthorization(), (req, res) => {
+    res.json(req.oauth);
+  });
+  app.get('/api/books', auth.requireOauthAuthorization('books.read'), (req, res) => {
+    res.json({ books: [], scopes: req.oauth?.scopes });
+  });
+  const t: TestApp = {
+    app,
+    auth,
+    agent: request.agent(app),
+    db: testDb.db,
+    logger,
+    path: (p) => `${MOUNT}${p}`,
+    async createClient(input = {}) {
+      const created = await auth.createApplication({ name: 'Test client', redirectUri: ['https://client.example/cb'], scopes: ['books.read', 'books.write'], ...input });
+      return { clientId: created.clientId, clientSecret: created.clientSecret ?? '', id: created.application.id };
+    },
+    async close() {
+      await testDb.destroy();
+    },
+  };
+  open.push(t);
+  return t;
+}
+
+/** Closes every app built in the current spec file. Call from afterAll/afterEach. */
+export async function closeAll(): Promise<void> {
+  while (open.length) await open.pop()!.close();
+}
+
+/** `Authorization: Basic` with RFC 6749 §2.3.1 form-encoding of both parts. */
+export function basic(clientId: string, secret: string): string {
+  const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
+  return `Basic ${Buffer.from(`${enc(clientId)}:${enc(secret)}`).toString('base64')}`;
+}
