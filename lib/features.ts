@@ -1,10 +1,22 @@
 /** The registry: feature id → feature. Adding a feature means adding its file and one line here. */
 import oauthBase from '../features/oauth_base';
+import authorizationCodeGrant from '../features/authorization_code_grant';
+import pkce from '../features/pkce';
+import refresh from '../features/refresh';
+import jwtBearer from '../features/jwt_bearer';
 import clientCredentialsGrant from '../features/client_credentials_grant';
+import tokenRevocation from '../features/token_revocation';
+import tokenIntrospection from '../features/token_introspection';
 
 export const FEATURES = {
   oauth_base: oauthBase,
+  authorization_code_grant: authorizationCodeGrant,
+  pkce,
+  refresh,
+  jwt_bearer: jwtBearer,
   client_credentials_grant: clientCredentialsGrant,
+  token_revocation: tokenRevocation,
+  token_introspection: tokenIntrospection,
 } as const;
 
 export type Features = typeof FEATURES;

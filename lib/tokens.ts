@@ -57,3 +57,22 @@ export async function issueDirectGrant(ctx: OAuthContext, fields: { type: string
   ctx.grant = grant;
   return { grant, body: tokenResponse(ctx, t.accessToken, fields.scopes) };
 }
+
+export interface IssuedRefreshToken {
+  refreshToken: string;
+  refreshTokenHash: string;
+  refreshTokenExpiresIn: Date;
+}
+
+/**
+ * A fresh refresh token when the `refresh` feature is enabled (RFC 6749 §1.5), else undefined.
+ * Grants that may carry one (authorization code, refresh) call this; client credentials and
+ * assertion grants never do.
+ */
+export function newRefreshToken(ctx: OAuthContext): IssuedRefreshToken | undefined {
+  if (!ctx.runtime.enabled.has('refresh')) return undefined;
+  const m = ctx.methods as unknown as TokenMethods;
+  const lifetime = Number((ctx.values as unknown as { oauthRefreshTokenExpiresIn: number }).oauthRefreshTokenExpiresIn);
+  const refreshToken = m.generateToken();
+  return { refreshToken, refreshTokenHash: m.generateTokenHash(refreshToken), refreshTokenExpiresIn: new Date(m.now().getTime() + lifetime * 1000) };
+}
