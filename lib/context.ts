@@ -128,11 +128,23 @@ export class ContextImpl implements OAuthContext {
   async transaction<T>(fn: () => Promise<T>): Promise<T> {
     if (this.storeInstance.db.isTransaction) return fn();
     const outer = this.storeInstance;
+    let committedError: OAuthError | undefined;
     try {
-      return await (outer.db as Knex).transaction(async (trx) => {
+      const result = await (outer.db as Knex).transaction(async (trx) => {
         this.storeInstance = new Store(trx, outer.schema);
-        return fn();
+        try {
+          return await fn();
+        } catch (e) {
+          // A replay's revocation is committed, and the error still answers the request.
+          if (e instanceof OAuthError && e.commit) {
+            committedError = e;
+            return undefined as T;
+          }
+          throw e;
+        }
       });
+      if (committedError) throw committedError;
+      return result;
     } finally {
       this.storeInstance = outer;
     }

@@ -96,6 +96,11 @@ export interface OAuthErrorOptions {
   scope?: string;
   /** The client authentication scheme that was attempted, for the `WWW-Authenticate` challenge. */
   challenge?: 'Basic';
+  /**
+   * Keep the transaction's writes although this error is the response: for a detected replay
+   * (reused code or refresh token), whose revocation must stick (RFC 6749 §4.1.2, RFC 9700 §4.14.2).
+   */
+  commit?: boolean;
 }
 
 const STATUS: Partial<Record<OAuthErrorCode, number>> = {
@@ -129,6 +134,7 @@ export class OAuthError extends Error {
   readonly reason: OAuthErrorReason | undefined;
   readonly scope: string | undefined;
   readonly challenge: 'Basic' | undefined;
+  readonly commit: boolean;
 
   constructor(code: OAuthErrorCode, description?: string, options: OAuthErrorOptions = {}) {
     super(description ? `${code}: ${description}` : code, options.cause === undefined ? undefined : { cause: options.cause });
@@ -139,6 +145,7 @@ export class OAuthError extends Error {
     this.reason = options.reason;
     this.scope = options.scope;
     this.challenge = options.challenge;
+    this.commit = options.commit ?? false;
   }
 
   /** The RFC 6749 §5.2 body. */
