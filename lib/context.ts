@@ -20,6 +20,8 @@ export interface RuntimeView {
   readonly metadata: readonly (readonly [string, MetadataDef])[];
   readonly secretCache: VerifiedSecretCache;
   readonly logger: OAuthLogger;
+  /** What the enabled features contribute to a declared extension point (see `defineFeature({ extend })`). */
+  extensions<T = unknown>(point: string): readonly T[];
 }
 
 /**

@@ -119,6 +119,11 @@ export interface Feature<
   readonly validate?: (values: Record<string, unknown>) => void;
   /** The tables `auth.migrate()` creates for this feature. */
   readonly tables?: readonly TableId[];
+  /**
+   * Contributions to extension points that other features declare and call through
+   * `ctx.runtime.extensions(point)` (e.g. `pkce` contributes checks to `authorization_code_grant`).
+   */
+  readonly extend: Readonly<Record<string, unknown>>;
 }
 
 export interface FeatureInput<
@@ -141,6 +146,7 @@ export interface FeatureInput<
   metadata?: Record<string, MetadataDef>;
   validate?: (values: Record<string, unknown>) => void;
   tables?: readonly TableId[];
+  extend?: Record<string, unknown>;
 }
 
 /** Declares a feature. See `features/client_credentials_grant.ts` for the smallest complete one. */
@@ -165,6 +171,7 @@ export function defineFeature<
     metadata: input.metadata ?? {},
     validate: input.validate,
     tables: input.tables ?? [],
+    extend: input.extend ?? {},
   });
 }
 

@@ -41,6 +41,7 @@ export class Runtime {
   readonly clientAuthMethods = new Map<string, ClientAuthMethodDef>();
   readonly metadata: [string, MetadataDef][] = [];
   readonly tables = new Set<TableId>();
+  private readonly extensionPoints = new Map<string, unknown[]>();
   readonly secretCache: VerifiedSecretCache;
   private readonly appValues: Readonly<Record<string, unknown>>;
   private readonly valueFns: [string, (ctx: OAuthContext) => unknown][] = [];
@@ -131,6 +132,11 @@ export class Runtime {
       for (const [k, m] of Object.entries(f.clientAuthMethods)) this.clientAuthMethods.set(k, m);
       for (const [k, m] of Object.entries(f.metadata)) this.metadata.push([k, m]);
       for (const t of f.tables ?? []) this.tables.add(t);
+      for (const [point, contribution] of Object.entries(f.extend)) {
+        const list = this.extensionPoints.get(point) ?? [];
+        list.push(contribution);
+        this.extensionPoints.set(point, list);
+      }
     }
     for (const f of this.features) f.validate?.(this.appValues);
 
@@ -152,6 +158,11 @@ export class Runtime {
     const o = Object.create(useDefaults ? this.superProto : this.methodsProto);
     o[CTX] = ctx;
     return o;
+  }
+
+  /** What the enabled features contribute to an extension point, in dependency order. */
+  extensions<T = unknown>(point: string): readonly T[] {
+    return (this.extensionPoints.get(point) ?? []) as T[];
   }
 
   /** The value as configured, outside any request (constants only). */
