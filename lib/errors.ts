@@ -46,6 +46,8 @@ export type OAuthErrorCode =
  * - `pkce_required`, `pkce_mismatch`, `pkce_method_not_allowed`: RFC 7636 checks.
  * - `unknown_refresh_token`, `expired_refresh_token`, `refresh_token_reused`: refresh checks.
  * - `invalid_assertion`, `assertion_replayed`, `untrusted_issuer`, `unknown_subject`: JWT bearer checks.
+ * - `jwks_unavailable`: the signer's JWK Set could not be fetched or read (RFC 7523).
+ * - `no_verification_key`: the signer has no key for the assertion (no jwks, jwks_uri or recoverable secret).
  * - `internal_error`: an unexpected exception (the cause is logged).
  * - `database_unavailable`: the database could not be reached.
  */
@@ -84,6 +86,8 @@ export type OAuthErrorReason =
   | 'assertion_replayed'
   | 'untrusted_issuer'
   | 'unknown_subject'
+  | 'jwks_unavailable'
+  | 'no_verification_key'
   | 'internal_error'
   | 'database_unavailable';
 
