@@ -47,7 +47,7 @@ export async function migrate(db: Knex, schema: Schema, tables: ReadonlySet<Tabl
         oauthApplicationId: (t, n) => void t.integer(n).notNullable().references(a.columns.id).inTable(a.table).onDelete('CASCADE'),
         type: str, codeHash: str, codeRedeemedAt: ts, tokenHash: str, refreshTokenHash: str,
         expiresIn: (t, n) => void t.timestamp(n, { useTz: true }).notNullable(), refreshTokenExpiresIn: ts, redirectUri: text,
-        revokedAt: ts, scopes: (t, n) => void t.text(n).notNullable(), accessType: (t, n) => void t.string(n, 32).notNullable().defaultTo('offline'),
+        revokedAt: ts, scopes: (t, n) => void t.text(n).notNullable(), tokenScopes: text, accessType: (t, n) => void t.string(n, 32).notNullable().defaultTo('offline'),
         codeChallenge: str, codeChallengeMethod: str, createdAt: ts,
       },
       unique: [['oauthApplicationId', 'codeHash'], ['tokenHash'], ['refreshTokenHash']],

@@ -19,6 +19,8 @@ export interface Grant {
   redirectUri: string | null;
   revokedAt: Date | null;
   scopes: string[];
+  /** The current access token's scopes when a refresh narrowed them (RFC 6749 §6); null: `scopes`. */
+  tokenScopes?: string[] | null;
   accessType: string;
   codeChallenge: string | null;
   codeChallengeMethod: string | null;
@@ -32,6 +34,8 @@ export type NewGrant = Omit<Grant, 'id' | 'codeRedeemedAt' | 'revokedAt' | 'extr
 /** A grant found by its access token, with the client id of its application (one joined query). */
 export interface GrantWithClient extends Grant {
   clientId: string;
+  /** The grant's scopes; `scopes` here are the access token's own (`tokenScopes` when set). */
+  grantScopes: string[];
 }
 
 export function grantFromRow(schema: Schema, row: Record<string, unknown>): Grant {
@@ -50,6 +54,7 @@ export function grantFromRow(schema: Schema, row: Record<string, unknown>): Gran
     redirectUri: toStr(row[c.redirectUri]),
     revokedAt: toDate(row[c.revokedAt]),
     scopes: toList(row[c.scopes]) ?? [],
+    tokenScopes: toList(row[c.tokenScopes]),
     accessType: String(row[c.accessType] ?? 'offline'),
     codeChallenge: toStr(row[c.codeChallenge]),
     codeChallengeMethod: toStr(row[c.codeChallengeMethod]),
@@ -64,6 +69,8 @@ export interface TokenFields {
   refreshTokenHash?: string | null;
   refreshTokenExpiresIn?: Date | null;
   scopes?: string[];
+  /** The new access token's scopes when narrower than the grant's (RFC 6749 §6); null clears them. */
+  tokenScopes?: string[] | null;
 }
 
 export class GrantStore {
@@ -86,6 +93,7 @@ export class GrantStore {
       [c.refreshTokenExpiresIn]: grant.refreshTokenExpiresIn,
       [c.redirectUri]: grant.redirectUri,
       [c.scopes]: fromList(grant.scopes) ?? '',
+      [c.tokenScopes]: fromList(grant.tokenScopes),
       [c.accessType]: grant.accessType,
       [c.codeChallenge]: grant.codeChallenge,
       [c.codeChallengeMethod]: grant.codeChallengeMethod,
@@ -109,7 +117,9 @@ export class GrantStore {
       .where(`${g.table}.${g.columns.tokenHash}`, tokenHash)
       .first(`${g.table}.*`, this.db.ref(`${a.table}.${a.columns.clientId}`).as('__client_id'));
     if (!row) return undefined;
-    return { ...grantFromRow(this.schema, row), clientId: String(row.__client_id) };
+    const grant = grantFromRow(this.schema, row);
+    // The access token carries the scopes it was issued with, which a refresh may have narrowed.
+    return { ...grant, scopes: grant.tokenScopes ?? grant.scopes, grantScopes: grant.scopes, clientId: String(row.__client_id) };
   }
 
   async findByRefreshTokenHash(refreshTokenHash: string): Promise<Grant | undefined> {
@@ -172,6 +182,7 @@ export class GrantStore {
     if (t.refreshTokenHash !== undefined) out[c.refreshTokenHash] = t.refreshTokenHash;
     if (t.refreshTokenExpiresIn !== undefined) out[c.refreshTokenExpiresIn] = t.refreshTokenExpiresIn;
     if (t.scopes !== undefined) out[c.scopes] = fromList(t.scopes);
+    if (t.tokenScopes !== undefined) out[c.tokenScopes] = fromList(t.tokenScopes);
     return out;
   }
 }

@@ -46,6 +46,7 @@ export const GRANT_COLUMNS = {
   redirectUri: 'redirect_uri',
   revokedAt: 'revoked_at',
   scopes: 'scopes',
+  tokenScopes: 'token_scopes',
   accessType: 'access_type',
   codeChallenge: 'code_challenge',
   codeChallengeMethod: 'code_challenge_method',

@@ -1,0 +1,63 @@
+/**
+ * Grant fixtures through the store API, hashed exactly as in production (`sha256`, the default
+ * `generateTokenHash`), for specs that need tokens without running the authorization code flow.
+ */
+import { randomToken, sha256 } from '../../lib/crypto';
+import { Store, type Grant } from '../../lib/store';
+import { resolveSchema } from '../../lib/store/schema';
+import type { TestApp } from './build_app';
+
+export interface FixtureGrant {
+  grant: Grant;
+  accessToken: string;
+  refreshToken: string;
+}
+
+export interface FixtureGrantInput {
+  applicationId: number;
+  scopes?: string[];
+  accountId?: string | null;
+  /** Absolute expiry of the access token; default: an hour from now. */
+  expiresIn?: Date;
+  /** Absolute expiry of the refresh token; default: 30 days from now. */
+  refreshTokenExpiresIn?: Date | null;
+  revokedAt?: Date;
+}
+
+/** The store of a test app, under the schema its options configure (table/column renames included). */
+export function storeOf(t: TestApp, options: Record<string, unknown> = {}): Store {
+  return new Store(t.db, resolveSchema(options));
+}
+
+/** Inserts an authorization-code grant already exchanged for an access and a refresh token. */
+export async function createGrant(t: TestApp, input: FixtureGrantInput, options: Record<string, unknown> = {}): Promise<FixtureGrant> {
+  const store = storeOf(t, options);
+  const accessToken = randomToken();
+  const refreshToken = randomToken();
+  const now = Date.now();
+  const grant = await store.grants.insert({
+    accountId: input.accountId === undefined ? 'account-1' : input.accountId,
+    oauthApplicationId: input.applicationId,
+    type: 'authorization_code',
+    codeHash: null,
+    tokenHash: sha256(accessToken),
+    refreshTokenHash: sha256(refreshToken),
+    expiresIn: input.expiresIn ?? new Date(now + 3600 * 1000),
+    refreshTokenExpiresIn: input.refreshTokenExpiresIn === undefined ? new Date(now + 30 * 86400 * 1000) : input.refreshTokenExpiresIn,
+    redirectUri: 'https://client.example/cb',
+    scopes: input.scopes ?? ['books.read', 'books.write'],
+    accessType: 'offline',
+    codeChallenge: null,
+    codeChallengeMethod: null,
+    createdAt: new Date(now),
+  });
+  if (input.revokedAt) await store.grants.revoke(grant.id, input.revokedAt);
+  return { grant, accessToken, refreshToken };
+}
+
+/** The grant as stored now. */
+export async function reloadGrant(t: TestApp, id: number, options: Record<string, unknown> = {}): Promise<Grant> {
+  const grant = await storeOf(t, options).grants.findById(id);
+  if (!grant) throw new Error(`grant ${id} not found`);
+  return grant;
+}
