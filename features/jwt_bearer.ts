@@ -1,9 +1,289 @@
-/** RFC 7523 JWT bearer assertion grant and client authentication. (skeleton: being built) */
-import { defineFeature } from '../lib/feature';
+/**
+ * RFC 7523 (profile of RFC 7521): the JWT bearer authorization grant (§2.1) and the
+ * `client_secret_jwt` / `private_key_jwt` client-authentication methods (§2.2), with jose.
+ * Keys come from the application (`jwks` / `jwks_uri`, its encrypted secret for HMAC) or
+ * from issuers the host trusts; every `jti` is single use; no account is ever created.
+ *
+ * Who gets a token for an assertion from a trusted (non-client) issuer: the client that
+ * presents it, which must then authenticate itself (RFC 7521 §4.1 lets a grant come with
+ * client authentication). An assertion whose `iss` is a registered client authenticates
+ * that client by its signature; other credentials sent beside it must name the same client.
+ * Either way, the application must list the grant type explicitly in its `grant_types`:
+ * a NULL list (every grant) does not opt a client into tokens for arbitrary subjects.
+ */
+import type { JSONWebKeySet, JWTPayload } from 'jose';
+import type { OAuthContext, TokenContext } from '../lib/context';
+import { defineFeature, method, value, type MethodsOf, type TokenResponse, type ValuesOf } from '../lib/feature';
+import { OAuthError } from '../lib/errors';
+import { OAuthConfigurationError } from '../lib/options';
+import { requireParam } from '../lib/http/params';
+import { grantableScopes } from '../lib/scopes';
+import { issueDirectGrant } from '../lib/tokens';
+import { aeadDecrypt, aeadEncrypt, parseAeadKey } from '../lib/crypto/aead';
+import { checkJwksUri, parseKeySet, type KeySet } from '../lib/jwks';
+import { jtiValues } from '../lib/store/schema';
+import type { Application } from '../lib/store';
+import {
+  applicationKeys,
+  applicationSecretKey,
+  assertionError,
+  AssertionError,
+  clientSecretJwt,
+  inspectAssertion,
+  privateKeyJwt,
+  verifyAssertion,
+  type AssertionKeys,
+} from '../lib/client_auth/jwt';
 import oauthBase from './oauth_base';
+
+/** RFC 7523 §2.1 `grant_type`. */
+export const JWT_BEARER_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+
+const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'];
+const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+
+/** An issuer whose assertions the host accepts for its own users (`oauthJwtBearerTrustedIssuers`). */
+export interface TrustedIssuer {
+  /** The exact `iss` of its assertions. */
+  issuer: string;
+  /** Its public keys, inline… */
+  jwks?: JSONWebKeySet;
+  /** …or where to fetch them (https; loopback http with `oauthJwksAllowLoopbackHttp`). */
+  jwksUri?: string;
+  /** The `sub` values it may assert, or `'*'` for any. */
+  subjects: readonly string[] | '*';
+  /** The scopes a token from its assertions may carry at most. */
+  scopes: readonly string[];
+}
+
+const values = {
+  // (a) tables and columns
+  ...jtiValues,
+  // (b) lifetimes and limits
+  oauthJwtBearerMaxAssertionLifetime: value(300, 'Longest time, in seconds, between now and an assertion\'s `exp` (RFC 7523 §3 item 4): its jti is kept that long.'),
+  oauthJwtBearerLeeway: value(30, 'Clock skew, in seconds, allowed on `exp`, `nbf` and `iat`.'),
+  oauthJwtBearerMaxAssertionSize: value(8192, 'Longest assertion accepted, in characters, checked before parsing.'),
+  oauthJwtBearerJtiPurgeInterval: value(60, 'Least seconds between two purges of expired jtis (run during a verification).'),
+  oauthJwksFetchTimeout: value(3000, 'Milliseconds a jwks_uri has to answer, body included.'),
+  oauthJwksMaxSize: value(65536, 'Largest JWK Set accepted, in bytes (fetched or stored).'),
+  oauthJwksMaxKeys: value(32, 'Most keys a JWK Set may hold.'),
+  oauthJwksCacheExpiresIn: value(300, 'Seconds a fetched JWK Set is cached when its response has no cache headers.'),
+  oauthJwksMaxCacheExpiresIn: value(86400, 'Longest time, in seconds, a fetched JWK Set is cached, whatever its headers say.'),
+  oauthJwksRefetchInterval: value(60, 'Least seconds between two fetches of a jwks_uri caused by an unknown `kid`.'),
+  // (c) policy
+  oauthJwksAllowLoopbackHttp: value(false, 'Accept http:// jwks_uris on loopback hosts (development only); otherwise https only.'),
+  oauthJwtBearerClientSecretJwtAlgorithms: value<string[]>([...HMAC_ALGORITHMS], 'Algorithms accepted for client_secret_jwt (HMAC only).'),
+  oauthJwtBearerPrivateKeyJwtAlgorithms: value<string[]>([...ASYMMETRIC_ALGORITHMS], 'Algorithms accepted for private_key_jwt and for assertions of trusted issuers (asymmetric only).'),
+  oauthJwtBearerTrustedIssuers: value<TrustedIssuer[]>([], 'Issuers whose assertions the grant accepts besides clients: `{ issuer, jwks | jwksUri, subjects: string[] | "*", scopes }`.'),
+  oauthClientSecretEncryptionKey: value<string | null>(
+    null,
+    'AES-256-GCM key (64 hex digits or base64) under which the secrets of client_secret_jwt applications are kept; required to register one.',
+    'nullable-string',
+  ),
+};
+
+const methods = {
+  encryptClientSecret: method(encryptClientSecret, 'Encrypts the secret of a client_secret_jwt application (AES-256-GCM under oauthClientSecretEncryptionKey).'),
+  decryptClientSecret: method(decryptClientSecret, 'The secret of a client_secret_jwt application, decrypted; null when none is kept or it cannot be decrypted.'),
+  accountFromJwtBearerAssertion: method(
+    async (_ctx: OAuthContext, claims: JWTPayload): Promise<string | null> => (typeof claims.sub === 'string' && claims.sub !== '' ? claims.sub : null),
+    'The account id an assertion grant is for, from its verified claims (default: `sub`); null refuses it. Never creates an account.',
+  ),
+};
+
+declare module '../lib/context' {
+  interface OAuthValues extends ValuesOf<typeof values> {}
+  interface OAuthMethods extends MethodsOf<typeof methods> {}
+}
 
 export default defineFeature({
   id: 'jwt_bearer',
   doc: 'RFC 7523 JWT bearer assertion grant and client authentication.',
   depends: [oauthBase],
+  values,
+  methods,
+  grantTypes: {
+    [JWT_BEARER_GRANT_TYPE]: { parameters: ['assertion', 'scope'], clientAuthentication: 'assertion', handler: jwtBearerGrant },
+  },
+  clientAuthMethods: { client_secret_jwt: clientSecretJwt, private_key_jwt: privateKeyJwt },
+  metadata: { token_endpoint_auth_signing_alg_values_supported: signingAlgorithms },
+  tables: ['jtis'],
+  validate,
 });
+
+/** RFC 7523 §2.1 / §3: verify the assertion, map its subject, issue an access token (never a refresh token). */
+async function jwtBearerGrant(tctx: TokenContext): Promise<TokenResponse> {
+  const ctx: OAuthContext = tctx;
+  const assertion = requireParam(ctx.params, 'assertion');
+  const { header, claims } = inspectAssertion(ctx, 'grant', assertion);
+  const iss = claims.iss;
+  if (typeof iss !== 'string' || iss === '') throw assertionError(ctx, 'grant', 'untrusted_issuer');
+
+  const trusted = ctx.values.oauthJwtBearerTrustedIssuers.find((t) => t.issuer === iss);
+  const source = trusted ? await fromTrustedIssuer(ctx, trusted) : await fromClientIssuer(ctx, iss, String(header.alg));
+  const app = source.application;
+  if (!(app.grantTypes ?? []).includes(JWT_BEARER_GRANT_TYPE)) {
+    throw new OAuthError('unsupported_grant_type', ctx.values.oauthInvalidGrantTypeMessage, { reason: 'grant_type_not_allowed' });
+  }
+
+  const verified = await verifyAssertion(ctx, 'grant', assertion, { issuer: iss, algorithms: source.algorithms, keys: source.keys });
+  if (trusted && trusted.subjects !== '*' && !trusted.subjects.includes(verified.sub as string)) {
+    throw assertionError(ctx, 'grant', 'unknown_subject', new AssertionError('subject_not_allowed', 'the issuer may not assert this subject'));
+  }
+  const accountId = await ctx.methods.accountFromJwtBearerAssertion(verified);
+  if (accountId === null) throw assertionError(ctx, 'grant', 'unknown_subject');
+
+  const scopes = grantableScopes(ctx.params.scope, source.scopes, ctx.values.oauthInvalidScopeMessage);
+  ctx.application = app;
+  ctx.accountId = accountId;
+  const { body } = await issueDirectGrant(ctx, { type: JWT_BEARER_GRANT_TYPE, accountId, applicationId: app.id, scopes });
+  return body;
+}
+
+interface AssertionSource {
+  application: Application;
+  algorithms: readonly string[];
+  keys: AssertionKeys;
+  /** What the token may carry at most. */
+  scopes: readonly string[];
+}
+
+/** `iss` is a registered client: its own keys (its secret only if registered for client_secret_jwt). */
+async function fromClientIssuer(ctx: OAuthContext, iss: string, alg: string): Promise<AssertionSource> {
+  const app = await ctx.store.applications.findByClientId(iss);
+  if (!app) throw assertionError(ctx, 'grant', 'untrusted_issuer');
+  if (hasClientCredentials(ctx)) {
+    const authenticated = await ctx.methods.authenticateClient();
+    if (authenticated.id !== app.id) throw assertionError(ctx, 'grant', 'client_id_mismatch');
+  } else if (ctx.params.client_id !== undefined && ctx.params.client_id !== app.clientId) {
+    throw assertionError(ctx, 'grant', 'client_id_mismatch');
+  }
+  const hmac = /^HS/i.test(alg);
+  let keys: AssertionKeys | null;
+  try {
+    // An HMAC assertion is keyed with the client's secret, so only a client_secret_jwt client may send one.
+    keys = hmac ? ((app.tokenEndpointAuthMethods ?? []).includes('client_secret_jwt') ? await applicationSecretKey(ctx, app) : null) : applicationKeys(ctx, app);
+  } catch (e) {
+    throw assertionError(ctx, 'grant', 'jwks_unavailable', e);
+  }
+  if (keys === null) throw assertionError(ctx, 'grant', 'no_verification_key');
+  const algorithms = hmac ? ctx.values.oauthJwtBearerClientSecretJwtAlgorithms : ctx.values.oauthJwtBearerPrivateKeyJwtAlgorithms;
+  return { application: app, algorithms, keys, scopes: app.scopes };
+}
+
+/** `iss` is an issuer the host trusts: the presenting client must authenticate; scopes are what both allow. */
+async function fromTrustedIssuer(ctx: OAuthContext, trusted: TrustedIssuer): Promise<AssertionSource> {
+  const app = await ctx.methods.authenticateClient();
+  let keys: AssertionKeys;
+  try {
+    keys = trusted.jwks !== undefined ? { kind: 'jwks', keySet: trustedKeySet(ctx, trusted.jwks) } : { kind: 'jwks_uri', uri: String(trusted.jwksUri) };
+  } catch (e) {
+    throw assertionError(ctx, 'grant', 'jwks_unavailable', e);
+  }
+  return { application: app, algorithms: ctx.values.oauthJwtBearerPrivateKeyJwtAlgorithms, keys, scopes: app.scopes.filter((s) => trusted.scopes.includes(s)) };
+}
+
+const trustedSets = new WeakMap<object, KeySet>();
+
+function trustedKeySet(ctx: OAuthContext, jwks: JSONWebKeySet): KeySet {
+  let set = trustedSets.get(jwks);
+  if (!set) {
+    set = parseKeySet(jwks, ctx.values.oauthJwksMaxKeys);
+    trustedSets.set(jwks, set);
+  }
+  return set;
+}
+
+/** Whether the request carries client credentials besides a bare `client_id`. */
+function hasClientCredentials(ctx: OAuthContext): boolean {
+  for (const [name, def] of ctx.runtime.clientAuthMethods) if (name !== 'none' && def.detect(ctx)) return true;
+  return false;
+}
+
+/** RFC 8414 §2: the algorithms of the JWT methods the server accepts. */
+function signingAlgorithms(ctx: OAuthContext): string[] | undefined {
+  const supported = ctx.values.oauthTokenEndpointAuthMethodsSupported ?? [...ctx.runtime.clientAuthMethods.keys()];
+  const algs = [
+    ...(supported.includes('client_secret_jwt') ? ctx.values.oauthJwtBearerClientSecretJwtAlgorithms : []),
+    ...(supported.includes('private_key_jwt') ? ctx.values.oauthJwtBearerPrivateKeyJwtAlgorithms : []),
+  ];
+  return algs.length ? algs : undefined;
+}
+
+/** The AAD binding an encrypted value to its purpose. */
+const SECRET_CONTEXT = 'oauth_applications.client_secret';
+
+function encryptionKey(ctx: OAuthContext): Buffer | null {
+  const key = ctx.values.oauthClientSecretEncryptionKey;
+  return key === null ? null : parseAeadKey(key);
+}
+
+async function encryptClientSecret(ctx: OAuthContext, secret: string): Promise<string | null> {
+  const key = encryptionKey(ctx);
+  if (key === null) {
+    throw new TypeError('createApplication(): client_secret_jwt needs the oauthClientSecretEncryptionKey option (a 32-byte AES-256-GCM key, hex or base64), so that the secret is kept encrypted rather than in plaintext');
+  }
+  return aeadEncrypt(key, secret, SECRET_CONTEXT);
+}
+
+async function decryptClientSecret(ctx: OAuthContext, app: Application): Promise<string | null> {
+  const key = encryptionKey(ctx);
+  if (key === null || app.clientSecretEncrypted === null) return null;
+  return aeadDecrypt(key, app.clientSecretEncrypted, SECRET_CONTEXT);
+}
+
+/** Start-up checks of the configuration (values that are functions of the request are checked when used). */
+function validate(vals: Record<string, unknown>): void {
+  const key = vals.oauthClientSecretEncryptionKey;
+  if (typeof key === 'string') {
+    try {
+      parseAeadKey(key);
+    } catch (e) {
+      throw new OAuthConfigurationError(`oauth(): option 'oauthClientSecretEncryptionKey': ${(e as Error).message}.`);
+    }
+  }
+  const supported = vals.oauthTokenEndpointAuthMethodsSupported;
+  if (key === null && Array.isArray(supported) && supported.includes('client_secret_jwt')) {
+    throw new OAuthConfigurationError("oauth(): client_secret_jwt is in oauthTokenEndpointAuthMethodsSupported but option 'oauthClientSecretEncryptionKey' is not set (a 32-byte AES-256-GCM key, hex or base64).");
+  }
+  checkAlgorithms(vals.oauthJwtBearerClientSecretJwtAlgorithms, 'oauthJwtBearerClientSecretJwtAlgorithms', HMAC_ALGORITHMS);
+  checkAlgorithms(vals.oauthJwtBearerPrivateKeyJwtAlgorithms, 'oauthJwtBearerPrivateKeyJwtAlgorithms', ASYMMETRIC_ALGORITHMS);
+  const issuers = vals.oauthJwtBearerTrustedIssuers;
+  if (Array.isArray(issuers)) {
+    const allowHttp = vals.oauthJwksAllowLoopbackHttp === true;
+    issuers.forEach((t: unknown, i) => checkTrustedIssuer(t, i, allowHttp, typeof vals.oauthJwksMaxKeys === 'number' ? vals.oauthJwksMaxKeys : 32));
+  }
+}
+
+function checkAlgorithms(list: unknown, name: string, allowed: readonly string[]): void {
+  if (!Array.isArray(list)) return;
+  for (const alg of list) {
+    if (!allowed.includes(alg)) throw new OAuthConfigurationError(`oauth(): option '${name}' may hold only ${allowed.join(', ')}; got '${String(alg)}'.`);
+  }
+}
+
+function checkTrustedIssuer(t: unknown, i: number, allowHttp: boolean, maxKeys: number): void {
+  const where = `oauth(): oauthJwtBearerTrustedIssuers[${i}]`;
+  if (typeof t !== 'object' || t === null) throw new OAuthConfigurationError(`${where} must be an object.`);
+  const o = t as Record<string, unknown>;
+  if (typeof o.issuer !== 'string' || o.issuer === '' || o.issuer.length > 255) throw new OAuthConfigurationError(`${where}.issuer must be a non-empty string of at most 255 characters.`);
+  if ((o.jwks === undefined) === (o.jwksUri === undefined)) throw new OAuthConfigurationError(`${where} needs exactly one of jwks and jwksUri.`);
+  if (o.jwks !== undefined) {
+    try {
+      parseKeySet(o.jwks, maxKeys);
+    } catch (e) {
+      throw new OAuthConfigurationError(`${where}.jwks: ${(e as Error).message}.`);
+    }
+  }
+  if (o.jwksUri !== undefined) {
+    try {
+      checkJwksUri(String(o.jwksUri), allowHttp);
+    } catch (e) {
+      throw new OAuthConfigurationError(`${where}.jwksUri: ${(e as Error).message}.`);
+    }
+  }
+  if (o.subjects !== '*' && !(Array.isArray(o.subjects) && o.subjects.every((s) => typeof s === 'string'))) {
+    throw new OAuthConfigurationError(`${where}.subjects must be an array of strings or '*'.`);
+  }
+  if (!Array.isArray(o.scopes) || !o.scopes.every((s) => typeof s === 'string')) throw new OAuthConfigurationError(`${where}.scopes must be an array of strings.`);
+}

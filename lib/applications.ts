@@ -86,7 +86,7 @@ export async function createApplication(rt: Runtime, input: CreateApplicationInp
   const isPublic = methods !== null && methods.every((x) => x === 'none');
   const clientSecret = isPublic ? undefined : randomToken(32);
   const encrypt = (ctx.methods as unknown as { encryptClientSecret?: (s: string) => Promise<string | null> }).encryptClientSecret;
-  const clientSecretEncrypted = clientSecret !== undefined && methods?.includes('client_secret_jwt') && encrypt ? await encrypt(clientSecret) : null;
+  const clientSecretEncrypted = clientSecret !== undefined && methods?.includes('client_secret_jwt') && encrypt ? await encrypt.call(ctx.methods, clientSecret) : null;
   const clientId = randomToken(16);
   const application = await ctx.store.applications.insert({
     accountId: input.accountId === undefined ? null : String(input.accountId),
