@@ -1,9 +1,371 @@
-/** RFC 6749 §4.1 authorization code grant with the /authorize endpoint. (skeleton: being built) */
-import { defineFeature } from '../lib/feature';
+/**
+ * RFC 6749 §4.1 authorization code grant: `GET /authorize` (validation and the consent page),
+ * `POST /authorize` (CSRF-checked approval, single-use hashed code) and the code exchange at
+ * the token endpoint, with RFC 9207 `iss`, the RFC 8252 §7.3 loopback rule and RFC 9700 §2.1.
+ * Other features add checks through the `authorizationRequest` and `codeExchange` points.
+ */
+import type { Request } from 'express';
+import type { OAuthContext, TokenContext } from '../lib/context';
+import { defineFeature, method, value, type MethodsOf, type TokenResponse, type ValuesOf } from '../lib/feature';
+import { OAuthError, type OAuthErrorReason } from '../lib/errors';
+import { issueCsrfToken, verifyCsrfToken, type CsrfOptions } from '../lib/csrf';
+import { requireParam } from '../lib/http/params';
+import { OAuthConfigurationError } from '../lib/options';
+import { setNoCache } from '../lib/http/no_cache';
+import { redirectToClient, renderErrorPage, renderPage, type ClientRedirect } from '../lib/http/redirect';
+import { parseScope } from '../lib/scopes';
+import type { Application, Grant, NewGrant } from '../lib/store';
+import { newAccessToken, newRefreshToken, tokenResponse } from '../lib/tokens';
 import oauthBase from './oauth_base';
+
+/** Grant fields an `authorizationRequest` contribution may set. */
+export type AuthorizationRequestFields = Partial<Pick<NewGrant, 'codeChallenge' | 'codeChallengeMethod'>>;
+
+/** Extension point `authorizationRequest`: extra parameters of `/authorize`, checked after the client and redirect URI. */
+export interface AuthorizationRequestExtension {
+  /** Parameters the consent form carries over to the POST. */
+  readonly parameters: readonly string[];
+  /** Throws an OAuthError (sent back to the client) or returns fields to store on the grant. */
+  validate(ctx: OAuthContext, application: Application): AuthorizationRequestFields;
+}
+
+/** Extension point `codeExchange`: checks of a code redemption, before the code is consumed. */
+export interface CodeExchangeExtension {
+  /** Throws `invalid_grant` when the request may not redeem this grant's code. */
+  verify(ctx: TokenContext, grant: Grant): void;
+}
+
+export const RESPONSE_MODES = ['query', 'form_post'] as const;
+export type ResponseMode = (typeof RESPONSE_MODES)[number];
+
+const values = {
+  // (b) lifetimes and limits
+  oauthGrantExpiresIn: value(300, 'Authorization code lifetime, in seconds (RFC 6749 §4.1.2: short-lived).'),
+  // (c) policy
+  oauthResponseMode: value<ResponseMode>('query', 'Response mode when the request names none: `query` or `form_post`.'),
+  loginRoute: value('/login', "The host's login page, where `requireAuthorizableAccount` sends a visitor, with `return_to` set to the authorization URL."),
+  oauthTemplatesDir: value<string | null>(null, 'A directory with the host’s own `authorize.html`, `authorize_error.html` and `form_post.html` (EJS); missing files fall back to the built-in ones.', 'nullable-string'),
+  oauthCsrfSecret: value<string | null>(null, 'HMAC key of CSRF tokens (cookie mode, without a session). Null: a random key per process.', 'nullable-string'),
+  oauthCsrfCookieName: value('oauth_csrf', 'Cookie holding the CSRF nonce when the host has no session.'),
+  // labels of the pages
+  authorizePageTitle: value('Authorize', 'Title of the consent page.'),
+  authorizePageLead: value('The application {name} would like to access your data', 'Lead of the consent page; `{name}` is the application name.'),
+  authorizeErrorPageTitle: value('Authorize Error', 'Title of the authorization error page.'),
+  authorizeFormPostPageTitle: value('Redirecting', 'Title of the form_post response page.'),
+  oauthGrantsScopesLabel: value('Scopes', 'Heading of the requested scopes on the consent page.'),
+  oauthApplicationsHomepageUrlLabel: value('Homepage', 'Link label of the application homepage.'),
+  oauthApplicationsPolicyUriLabel: value('Policy URL', 'Link label of the application privacy policy.'),
+  oauthApplicationsTosUriLabel: value('Terms of service URL', 'Link label of the application terms of service.'),
+  oauthAuthorizeButton: value('Authorize', 'Approve button of the consent page.'),
+  oauthDenyButton: value('Deny', 'Deny button of the consent page.'),
+  oauthAuthorizePostButton: value('Back to Client Application', 'Button of the form_post page when scripts are off.'),
+  // (d) messages
+  oauthAuthorizeParameterRequiredMessage: value("Invalid or missing '{parameter}'", 'Error page text for a bad client_id or redirect_uri; `{parameter}` is its name.'),
+  oauthUnsupportedResponseTypeMessage: value('Unsupported response type', 'error_description of unsupported_response_type.'),
+  oauthUnauthorizedClientMessage: value('The client is not allowed to use this grant', 'error_description of unauthorized_client at /authorize.'),
+  oauthInvalidResponseModeMessage: value('Unsupported response mode', 'error_description of an unknown or disallowed response_mode.'),
+  oauthAccessDeniedMessage: value('The resource owner or authorization server denied the request', 'error_description of access_denied (RFC 6749 §4.1.2.1).'),
+  oauthInvalidCsrfTokenMessage: value('The form has expired or was not sent by this site; please try again', 'Error page text for a missing or wrong CSRF token.'),
+  oauthLoginRequiredMessage: value('Login required', 'error_description of the 401 answer to a JSON request without a logged-in account.'),
+};
+
+const methods = {
+  requireAuthorizableAccount: method(
+    requireAuthorizableAccount,
+    'The logged-in account id. Without one, answers the request (302 to `loginRoute` with `return_to`, or 401 JSON for JSON requests) and returns null.',
+  ),
+  resourceOwnerParams: method(
+    (_ctx: OAuthContext): Record<string, unknown> | Promise<Record<string, unknown>> => ({}),
+    'Extra columns to store on a new grant (column name → value), e.g. a tenant id.',
+  ),
+};
+
+declare module '../lib/context' {
+  interface OAuthValues extends ValuesOf<typeof values> {}
+  interface OAuthMethods extends MethodsOf<typeof methods> {}
+}
 
 export default defineFeature({
   id: 'authorization_code_grant',
   doc: 'RFC 6749 §4.1 authorization code grant with the /authorize endpoint.',
   depends: [oauthBase],
+  values,
+  methods,
+  hooks: ['beforeAuthorize', 'afterAuthorize'],
+  routes: [
+    { name: 'authorize', method: 'get', handler: authorizeRoute, renderError: renderAuthorizeError },
+    { name: 'authorize', method: 'post', handler: authorizePostRoute, renderError: renderAuthorizeError },
+  ],
+  grantTypes: { authorization_code: { parameters: ['code', 'redirect_uri', 'code_verifier'], handler: authorizationCodeGrant } },
+  metadata: {
+    authorization_endpoint: (ctx) => ctx.routeUrl('authorize'),
+    response_types_supported: () => ['code'],
+    response_modes_supported: () => [...RESPONSE_MODES],
+    authorization_response_iss_parameter_supported: () => true,
+  },
+  validate(v) {
+    if (v.oauthResponseMode !== undefined && !(RESPONSE_MODES as readonly unknown[]).includes(v.oauthResponseMode)) {
+      throw new OAuthConfigurationError(`oauth(): option 'oauthResponseMode' must be one of ${RESPONSE_MODES.join(', ')}.`);
+    }
+  },
 });
+
+/** The parameters of an authorization request that the consent form carries to the POST. */
+const REQUEST_PARAMS = ['client_id', 'redirect_uri', 'response_type', 'response_mode', 'scope', 'state'];
+/** Set once client_id and redirect_uri are validated: from then on errors go back to the client. */
+const validatedRedirects = new WeakMap<OAuthContext, ClientRedirect>();
+
+interface AuthorizationRequest {
+  application: Application;
+  target: ClientRedirect;
+  /** The redirect_uri parameter as sent (null when omitted), which the code exchange must repeat. */
+  redirectUriParam: string | null;
+  scopes: string[];
+  fields: AuthorizationRequestFields;
+  extensions: readonly AuthorizationRequestExtension[];
+}
+
+/** GET /authorize: validate → login → consent page. */
+async function authorizeRoute(ctx: OAuthContext): Promise<void> {
+  const request = await identifyClient(ctx);
+  validateRequest(ctx, request);
+  const accountId = await ctx.methods.requireAuthorizableAccount();
+  if (accountId === null) return;
+  ctx.accountId = accountId;
+  renderConsent(ctx, request, accountId);
+}
+
+/** POST /authorize: validate → login → CSRF → validate again → deny, or transaction(beforeAuthorize, grant, afterAuthorize) → respond. */
+async function authorizePostRoute(ctx: OAuthContext): Promise<void> {
+  const request = await identifyClient(ctx);
+  const accountId = await ctx.methods.requireAuthorizableAccount();
+  if (accountId === null) return;
+  ctx.accountId = accountId;
+  if (!verifyCsrfToken(ctx.req, csrfOptions(ctx, accountId), ctx.params.csrf_token)) {
+    throw new OAuthError('invalid_request', ctx.values.oauthInvalidCsrfTokenMessage, { reason: 'csrf_mismatch' });
+  }
+  validateRequest(ctx, request);
+  if (ctx.params.decision !== 'approve') {
+    throw new OAuthError('access_denied', ctx.values.oauthAccessDeniedMessage, { reason: 'consent_denied' });
+  }
+
+  const code = ctx.methods.generateToken();
+  const now = ctx.now();
+  await ctx.transaction(async () => {
+    await ctx.hook('beforeAuthorize');
+    ctx.grant = await ctx.store.grants.insert({
+      accountId,
+      oauthApplicationId: request.application.id,
+      type: 'authorization_code',
+      codeHash: ctx.methods.generateTokenHash(code),
+      tokenHash: null,
+      refreshTokenHash: null,
+      expiresIn: new Date(now.getTime() + ctx.values.oauthGrantExpiresIn * 1000),
+      refreshTokenExpiresIn: null,
+      redirectUri: request.redirectUriParam,
+      scopes: request.scopes,
+      accessType: 'offline',
+      codeChallenge: request.fields.codeChallenge ?? null,
+      codeChallengeMethod: request.fields.codeChallengeMethod ?? null,
+      createdAt: now,
+      extra: await ctx.methods.resourceOwnerParams(),
+    });
+    await ctx.hook('afterAuthorize');
+  });
+  // RFC 6749 §4.1.2 and RFC 9207 §2: code, the state as sent, and the issuer.
+  redirectToClient(ctx, request.target, { code, state: ctx.params.state, iss: ctx.issuer });
+}
+
+/**
+ * `client_id` then `redirect_uri`: until both are known good, errors are shown on the error
+ * page and never sent to the redirect URI (RFC 6749 §4.1.2.1, design.md §4.5).
+ */
+async function identifyClient(ctx: OAuthContext): Promise<AuthorizationRequest> {
+  const clientId = ctx.params.client_id;
+  const application = clientId === undefined ? undefined : await ctx.store.applications.findByClientId(clientId);
+  if (!application) throw parameterError(ctx, 'client_id', clientId === undefined ? 'missing_parameter' : 'unknown_client');
+  const redirectUriParam = ctx.params.redirect_uri ?? null;
+  const redirectUri = redirectUriParam === null ? soleRedirectUri(application) : matchRedirectUri(application, redirectUriParam);
+  if (redirectUri === undefined) throw parameterError(ctx, 'redirect_uri', redirectUriParam === null ? 'missing_parameter' : 'redirect_uri_mismatch');
+  ctx.application = application;
+  // Errors from here on go back to the client, in the response mode it asked for when that is a known one.
+  const asked = ctx.params.response_mode;
+  const responseMode: ResponseMode = asked !== undefined && (RESPONSE_MODES as readonly string[]).includes(asked) ? (asked as ResponseMode) : ctx.values.oauthResponseMode;
+  const target: ClientRedirect = { redirectUri, responseMode };
+  validatedRedirects.set(ctx, target);
+  return { application, target, redirectUriParam, scopes: [], fields: {}, extensions: ctx.runtime.extensions<AuthorizationRequestExtension>('authorizationRequest') };
+}
+
+function parameterError(ctx: OAuthContext, parameter: string, reason: OAuthErrorReason): OAuthError {
+  return new OAuthError('invalid_request', ctx.values.oauthAuthorizeParameterRequiredMessage.replace('{parameter}', parameter), { reason });
+}
+
+/** Without a redirect_uri parameter, the registration must name exactly one (RFC 6749 §3.1.2.3). */
+function soleRedirectUri(app: Application): string | undefined {
+  return app.redirectUris.length === 1 ? app.redirectUris[0] : undefined;
+}
+
+/**
+ * Exact string match with a registered URI (RFC 9700 §2.1), except that a loopback `http`
+ * URI may use any port (RFC 8252 §7.3). The comparison is textual: nothing is normalised.
+ */
+function matchRedirectUri(app: Application, uri: string): string | undefined {
+  if (app.redirectUris.includes(uri)) return uri;
+  const given = withoutLoopbackPort(uri);
+  if (given === undefined) return undefined;
+  return app.redirectUris.some((r) => withoutLoopbackPort(r) === given) ? uri : undefined;
+}
+
+const LOOPBACK = /^(http:\/\/(?:127\.0\.0\.1|\[::1\]|localhost))(?::(\d{1,5}))?([/?][^#]*)?$/;
+
+function withoutLoopbackPort(uri: string): string | undefined {
+  const m = LOOPBACK.exec(uri);
+  if (!m || (m[2] !== undefined && Number(m[2]) > 65535)) return undefined;
+  return `${m[1]}${m[3] ?? ''}`;
+}
+
+/** The checks after the client is known; their errors go to the redirect URI. */
+function validateRequest(ctx: OAuthContext, request: AuthorizationRequest): void {
+  const { application: app } = request;
+  const p = ctx.params;
+  if (p.response_type !== 'code') {
+    throw new OAuthError('unsupported_response_type', ctx.values.oauthUnsupportedResponseTypeMessage, { reason: p.response_type === undefined ? 'missing_parameter' : 'malformed_parameter' });
+  }
+  if ((app.grantTypes !== null && !app.grantTypes.includes('authorization_code')) || (app.responseTypes !== null && !app.responseTypes.includes('code'))) {
+    throw new OAuthError('unauthorized_client', ctx.values.oauthUnauthorizedClientMessage, { reason: 'grant_type_not_allowed' });
+  }
+  // RFC 6749 §3.3 lets the server refuse a request without scope; a grant always names what it allows.
+  if (p.scope === undefined) throw new OAuthError('invalid_scope', ctx.values.oauthInvalidScopeMessage, { reason: 'missing_parameter' });
+  const scopes = parseScope(p.scope, ctx.values.oauthInvalidScopeMessage);
+  if (!scopes.every((s) => app.scopes.includes(s))) throw new OAuthError('invalid_scope', ctx.values.oauthInvalidScopeMessage, { reason: 'scope_not_allowed' });
+  request.scopes = scopes;
+  const mode = p.response_mode ?? ctx.values.oauthResponseMode;
+  if (!(RESPONSE_MODES as readonly string[]).includes(mode) || (app.responseModes !== null && !app.responseModes.includes(mode))) {
+    throw new OAuthError('invalid_request', ctx.values.oauthInvalidResponseModeMessage, { reason: 'malformed_parameter' });
+  }
+  const fields: AuthorizationRequestFields = {};
+  for (const ext of request.extensions) Object.assign(fields, ext.validate(ctx, app));
+  request.fields = fields;
+}
+
+function csrfOptions(ctx: OAuthContext, accountId: string): CsrfOptions {
+  return { secret: ctx.values.oauthCsrfSecret, cookieName: ctx.values.oauthCsrfCookieName, cookiePath: ctx.routePath('authorize'), binding: accountId };
+}
+
+/** The consent page: who asks, for what, and the CSRF-protected Approve / Deny form. */
+function renderConsent(ctx: OAuthContext, request: AuthorizationRequest, accountId: string): void {
+  const v = ctx.values;
+  const app = request.application;
+  const carried = [...REQUEST_PARAMS, ...request.extensions.flatMap((e) => e.parameters)];
+  const fields = carried.filter((name) => ctx.params[name] !== undefined).map((name) => ({ name, value: ctx.params[name]! }));
+  fields.push({ name: 'csrf_token', value: issueCsrfToken(ctx.req, ctx.res, csrfOptions(ctx, accountId)) });
+  const links = [
+    { href: app.homepageUrl, label: v.oauthApplicationsHomepageUrlLabel },
+    { href: app.policyUri, label: v.oauthApplicationsPolicyUriLabel },
+    { href: app.tosUri, label: v.oauthApplicationsTosUriLabel },
+  ].filter((l): l is { href: string; label: string } => isWebUrl(l.href));
+  renderPage(ctx, 'authorize', {
+    title: v.authorizePageTitle,
+    lead: v.authorizePageLead.replace('{name}', app.name),
+    application: { name: app.name, description: app.description, logoUri: isWebUrl(app.logoUri) ? app.logoUri : null },
+    links,
+    scopesLabel: v.oauthGrantsScopesLabel,
+    scopes: request.scopes,
+    action: ctx.routePath('authorize'),
+    fields,
+    approveButton: v.oauthAuthorizeButton,
+    denyButton: v.oauthDenyButton,
+  });
+}
+
+/** Only http(s) URLs become links or images: a `javascript:` homepage must not run on our origin. */
+function isWebUrl(u: string | null): u is string {
+  return u !== null && /^https?:\/\//i.test(u);
+}
+
+/** The channel of an /authorize error: the client's redirect URI once validated, else the error page. */
+async function renderAuthorizeError(ctx: OAuthContext, err: OAuthError): Promise<void> {
+  if (ctx.res.headersSent) return;
+  const target = validatedRedirects.get(ctx);
+  // A forged form is not the client's doing: the user sees it, the client learns nothing.
+  if (target === undefined || err.reason === 'csrf_mismatch') return renderErrorPage(ctx, err);
+  redirectToClient(ctx, target, { error: err.code, error_description: err.description, state: ctx.params.state, iss: ctx.issuer });
+}
+
+/** Default `requireAuthorizableAccount`: the logged-in account, or to the login page and back. */
+async function requireAuthorizableAccount(ctx: OAuthContext): Promise<string | null> {
+  const accountId = ctx.methods.currentAccountId();
+  if (accountId !== null) return accountId;
+  if (wantsJson(ctx.req)) {
+    setNoCache(ctx.res);
+    ctx.res.status(401).json({ error: 'access_denied', error_description: ctx.values.oauthLoginRequiredMessage });
+    return null;
+  }
+  // After a POST, come back to the same request as a GET (the consent page is shown again).
+  const returnTo = ctx.req.method === 'GET' ? ctx.req.originalUrl : `${ctx.routePath('authorize')}?${new URLSearchParams(requestParams(ctx)).toString()}`;
+  const login = ctx.values.loginRoute;
+  setNoCache(ctx.res);
+  ctx.res.redirect(302, `${login}${login.includes('?') ? '&' : '?'}return_to=${encodeURIComponent(returnTo)}`);
+  return null;
+}
+
+function requestParams(ctx: OAuthContext): [string, string][] {
+  const names = [...REQUEST_PARAMS, ...ctx.runtime.extensions<AuthorizationRequestExtension>('authorizationRequest').flatMap((e) => e.parameters)];
+  return names.filter((n) => ctx.params[n] !== undefined).map((n) => [n, ctx.params[n]!]);
+}
+
+function wantsJson(req: Request): boolean {
+  return req.accepts(['html', 'json']) === 'json';
+}
+
+/**
+ * grant_type=authorization_code (RFC 6749 §4.1.3): the code of this client, not redeemed, not
+ * expired, with the same redirect_uri; then one conditional update redeems it and writes the
+ * tokens. A second redemption revokes what the first one issued (§4.1.2).
+ */
+async function authorizationCodeGrant(ctx: TokenContext): Promise<TokenResponse> {
+  const code = requireParam(ctx.params, 'code');
+  const now = ctx.now();
+  const invalid = (reason: OAuthErrorReason) => new OAuthError('invalid_grant', ctx.values.oauthInvalidGrantMessage, { reason });
+  const grant = await ctx.store.grants.findByCodeHash(ctx.application.id, ctx.methods.generateTokenHash(code));
+  if (!grant || grant.type !== 'authorization_code') throw invalid('unknown_code');
+  ctx.grant = grant;
+  if (grant.codeRedeemedAt !== null) throw await replayed(ctx, grant, now);
+  if (grant.revokedAt !== null) throw invalid('revoked_token');
+  if (grant.expiresIn.getTime() <= now.getTime()) throw invalid('expired_code');
+  checkRedirectUri(ctx, grant, invalid);
+  // RFC 9700 §2.1.1: a public client proves possession of the code with PKCE, or not at all.
+  if (ctx.clientAuthMethod === 'none' && grant.codeChallenge === null) throw invalid('pkce_required');
+  const checks = ctx.runtime.extensions<CodeExchangeExtension>('codeExchange');
+  // A challenge nobody can verify (PKCE disabled since) must not make the code easier to use.
+  if (grant.codeChallenge !== null && checks.length === 0) throw invalid('pkce_required');
+  for (const check of checks) check.verify(ctx, grant);
+
+  const access = newAccessToken(ctx);
+  const refresh = newRefreshToken(ctx);
+  const redeemed = await ctx.store.grants.redeemCode(grant.id, now, {
+    tokenHash: access.accessTokenHash,
+    expiresIn: access.expiresIn,
+    refreshTokenHash: refresh?.refreshTokenHash ?? null,
+    refreshTokenExpiresIn: refresh?.refreshTokenExpiresIn ?? null,
+  });
+  // Lost a race with another redemption of the same code: that is a replay too.
+  if (!redeemed) throw await replayed(ctx, grant, now);
+  return tokenResponse(ctx, access.accessToken, grant.scopes, refresh?.refreshToken);
+}
+
+/** §4.1.3: the redirect_uri of the authorization request, repeated exactly. */
+function checkRedirectUri(ctx: TokenContext, grant: Grant, invalid: (r: OAuthErrorReason) => OAuthError): void {
+  const given = ctx.params.redirect_uri;
+  if (grant.redirectUri !== null) {
+    if (given !== grant.redirectUri) throw invalid('redirect_uri_mismatch');
+  } else if (given !== undefined && !ctx.application.redirectUris.includes(given)) {
+    throw invalid('redirect_uri_mismatch');
+  }
+}
+
+/** Revokes the grant (the tokens issued from the code) and keeps that write: §4.1.2, RFC 9700 §4.5. */
+async function replayed(ctx: TokenContext, grant: Grant, now: Date): Promise<OAuthError> {
+  await ctx.store.grants.revoke(grant.id, now);
+  return new OAuthError('invalid_grant', ctx.values.oauthInvalidGrantMessage, { reason: 'code_reused', commit: true });
+}

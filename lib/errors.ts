@@ -44,6 +44,8 @@ export type OAuthErrorCode =
  * - `missing_scope`: the token lacks a scope the resource requires.
  * - `unknown_code`, `expired_code`, `code_reused`, `redirect_uri_mismatch`: authorization code checks.
  * - `pkce_required`, `pkce_mismatch`, `pkce_method_not_allowed`: RFC 7636 checks.
+ * - `csrf_mismatch`: a form post without the CSRF token of the session or cookie.
+ * - `consent_denied`: the resource owner denied the authorization request.
  * - `unknown_refresh_token`, `expired_refresh_token`, `refresh_token_reused`: refresh checks.
  * - `invalid_assertion`, `assertion_replayed`, `untrusted_issuer`, `unknown_subject`: JWT bearer checks.
  * - `jwks_unavailable`: the signer's JWK Set could not be fetched or read (RFC 7523).
@@ -79,6 +81,8 @@ export type OAuthErrorReason =
   | 'pkce_required'
   | 'pkce_mismatch'
   | 'pkce_method_not_allowed'
+  | 'csrf_mismatch'
+  | 'consent_denied'
   | 'unknown_refresh_token'
   | 'expired_refresh_token'
   | 'refresh_token_reused'

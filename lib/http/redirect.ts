@@ -1,0 +1,66 @@
+/**
+ * The two response channels of `/authorize` (style.md §7.7): back to the client's redirect URI
+ * (RFC 6749 §4.1.2 query, or the OAuth 2.0 Form Post Response Mode page), and the HTML pages
+ * shown when there is no validated redirect URI to go back to, or for the consent itself.
+ * Only call `redirectToClient` with a redirect URI that was matched against the registration.
+ */
+import { randomBytes } from 'node:crypto';
+import type { OAuthContext } from '../context';
+import type { OAuthError } from '../errors';
+import { render } from '../templates';
+import { setNoCache } from './no_cache';
+
+/** Where an authorization response goes: a registered redirect URI and the response mode. */
+export interface ClientRedirect {
+  redirectUri: string;
+  responseMode: 'query' | 'form_post';
+}
+
+interface PageValues {
+  oauthTemplatesDir: string | null;
+  oauthAuthorizePostButton: string;
+  authorizeErrorPageTitle: string;
+  authorizeFormPostPageTitle: string;
+}
+
+/** Headers of every page: never cached, never framed (clickjacking, RFC 6749 §10.13). */
+export function setPageHeaders(ctx: OAuthContext, csp = "frame-ancestors 'none'"): void {
+  setNoCache(ctx.res);
+  ctx.res.setHeader('X-Frame-Options', 'DENY');
+  ctx.res.setHeader('Content-Security-Policy', csp);
+  ctx.res.setHeader('Referrer-Policy', 'no-referrer');
+}
+
+/** Renders a view from `templates/` (or the host's `oauthTemplatesDir`) as the response. */
+export function renderPage(ctx: OAuthContext, view: string, locals: Record<string, unknown>, status = 200, csp?: string): void {
+  const html = render(view, locals, (ctx.values as unknown as PageValues).oauthTemplatesDir);
+  setPageHeaders(ctx, csp);
+  ctx.res.status(status).type('html').send(html);
+}
+
+/**
+ * Sends parameters back to the client: a 302 with them appended to the redirect URI's query
+ * (RFC 6749 §4.1.2, keeping the URI's own query), or the auto-submitting form_post page.
+ */
+export function redirectToClient(ctx: OAuthContext, target: ClientRedirect, params: Record<string, string | undefined>): void {
+  const entries = Object.entries(params).filter((e): e is [string, string] => e[1] !== undefined);
+  if (target.responseMode === 'form_post') {
+    const v = ctx.values as unknown as PageValues;
+    const nonce = randomBytes(16).toString('base64');
+    const fields = entries.map(([name, value]) => ({ name, value }));
+    renderPage(ctx, 'form_post', { title: v.authorizeFormPostPageTitle, action: target.redirectUri, fields, button: v.oauthAuthorizePostButton, nonce }, 200, `default-src 'none'; script-src 'nonce-${nonce}'; frame-ancestors 'none'`);
+    return;
+  }
+  const query = new URLSearchParams(entries).toString();
+  const sep = target.redirectUri.includes('?') ? '&' : '?';
+  setNoCache(ctx.res);
+  ctx.res.setHeader('Referrer-Policy', 'no-referrer');
+  ctx.res.redirect(302, `${target.redirectUri}${sep}${query}`);
+}
+
+/** The error page of `/authorize`, for errors that must not (or cannot) go back to the client. */
+export function renderErrorPage(ctx: OAuthContext, err: OAuthError): void {
+  if (ctx.res.headersSent) return;
+  const v = ctx.values as unknown as PageValues;
+  renderPage(ctx, 'authorize_error', { title: v.authorizeErrorPageTitle, error: err.code, description: err.description ?? '' }, err.status);
+}
