@@ -43,10 +43,12 @@ function token(t: TestApp, form: Record<string, string>, auth?: string) {
   return r.send({ grant_type: 'client_credentials', ...form });
 }
 
-function expectInvalidClient(res: request.Response): void {
+function expectInvalidClient(res: request.Response, t?: TestApp, why?: string): void {
   expect(res.status).toBe(401);
   expect(res.headers).toMatchObject({ ...NO_STORE, 'www-authenticate': 'Basic realm="oauth"' });
   expect(res.body).toEqual(INVALID_CLIENT);
+  // The internal reason (and jose's error code) reach the log, never the body.
+  if (t && why) expect(t.logger.lines[t.logger.lines.length - 1]).toContain(why);
 }
 
 const SUCCESS = { access_token: expect.any(String), token_type: 'Bearer', expires_in: 3600, scope: 'books.read books.write' };
@@ -94,30 +96,30 @@ describe('jwt_bearer › client_auth (private_key_jwt)', () => {
     const { t, clock, client } = await setup();
     const assertion = await signWith(rsa, claims(clock, client.clientId));
     expect((await token(t, clientAssertionForm(assertion))).status).toBe(200);
-    expectInvalidClient(await token(t, clientAssertionForm(assertion)));
+    expectInvalidClient(await token(t, clientAssertionForm(assertion)), t, '(assertion_replayed)');
     const reused = await signWith(rsa, claims(clock, client.clientId, { jti: 'same' }));
     expect((await token(t, clientAssertionForm(reused))).status).toBe(200);
-    expectInvalidClient(await token(t, clientAssertionForm(await signWith(rsa, claims(clock, client.clientId, { jti: 'same', exp: clock.seconds + 90 })))));
+    expectInvalidClient(await token(t, clientAssertionForm(await signWith(rsa, claims(clock, client.clientId, { jti: 'same', exp: clock.seconds + 90 })))), t, '(assertion_replayed)');
   });
 
-  const bad: [string, (c: Clock, id: string) => Record<string, unknown>][] = [
-    ['a wrong audience (§3 item 3)', (_c, _id) => ({ aud: 'https://evil.example/token' })],
-    ['no audience (§3 item 3)', () => ({ aud: undefined })],
-    ['an expired exp beyond the leeway (§3 item 4)', (c) => ({ exp: c.seconds - 31, iat: c.seconds - 90 })],
-    ['no exp (§3 item 4)', () => ({ exp: undefined })],
-    ['a non-numeric exp (§3 item 4)', (c) => ({ exp: String(c.seconds + 60) })],
-    ['an exp further away than oauthJwtBearerMaxAssertionLifetime (§3 item 4)', (c) => ({ exp: c.seconds + 300 + 31 })],
-    ['an nbf in the future (§3 item 5)', (c) => ({ nbf: c.seconds + 31 })],
-    ['an iat in the future (§3 item 6)', (c) => ({ iat: c.seconds + 31 })],
-    ['no jti (§3 item 7)', () => ({ jti: undefined })],
-    ['a non-string jti (§3 item 7)', () => ({ jti: 42 })],
-    ['an iss other than sub (§3 items 1–2)', () => ({ iss: 'someone-else' })],
-    ['no sub (§3 item 2)', () => ({ sub: undefined })],
-    ['an unknown client as iss and sub (§3 item 1)', () => ({ iss: 'nobody', sub: 'nobody' })],
+  const bad: [string, (c: Clock) => Record<string, unknown>, string][] = [
+    ['a wrong audience (§3 item 3)', () => ({ aud: 'https://evil.example/token' }), 'unexpected \\"aud\\" claim value'],
+    ['no audience (§3 item 3)', () => ({ aud: undefined }), 'missing required \\"aud\\"'],
+    ['an expired exp beyond the leeway (§3 item 4)', (c) => ({ exp: c.seconds - 31, iat: c.seconds - 90 }), 'ERR_JWT_EXPIRED'],
+    ['no exp (§3 item 4)', () => ({ exp: undefined }), 'missing required \\"exp\\"'],
+    ['a non-numeric exp (§3 item 4)', (c) => ({ exp: String(c.seconds + 60) }), 'exp\\" claim must be a number'],
+    ['an exp further away than oauthJwtBearerMaxAssertionLifetime (§3 item 4)', (c) => ({ exp: c.seconds + 300 + 31 }), 'exp_too_far'],
+    ['an nbf in the future (§3 item 5)', (c) => ({ nbf: c.seconds + 31 }), 'nbf'],
+    ['an iat in the future (§3 item 6)', (c) => ({ iat: c.seconds + 31 }), 'iat_in_future'],
+    ['no jti (§3 item 7)', () => ({ jti: undefined }), 'missing required \\"jti\\"'],
+    ['a non-string jti (§3 item 7)', () => ({ jti: 42 }), 'invalid_jti'],
+    ['an iss other than sub (§3 items 1–2)', () => ({ iss: 'someone-else' }), 'iss_sub_mismatch'],
+    ['no sub (§3 item 2)', () => ({ sub: undefined }), 'iss_sub_mismatch'],
+    ['an unknown client as iss and sub (§3 item 1)', () => ({ iss: 'nobody', sub: 'nobody' }), '(unknown_client)'],
   ];
-  it.each(bad)('rejects an assertion with %s with 401 invalid_client', async (_name, override) => {
+  it.each(bad)('rejects an assertion with %s with 401 invalid_client', async (_name, override, why) => {
     const { t, clock, client } = await setup();
-    expectInvalidClient(await token(t, clientAssertionForm(await signWith(rsa, claims(clock, client.clientId, override(clock, client.clientId))))));
+    expectInvalidClient(await token(t, clientAssertionForm(await signWith(rsa, claims(clock, client.clientId, override(clock))))), t, why);
   });
 
   it('allows oauthJwtBearerLeeway of clock skew on exp and iat, and no more', async () => {
@@ -145,48 +147,50 @@ describe('jwt_bearer › client_auth (private_key_jwt)', () => {
 
   it('rejects alg none (RFC 7518 §3.6)', async () => {
     const { t, clock, client } = await setup();
-    expectInvalidClient(await token(t, clientAssertionForm(unsigned(claims(clock, client.clientId)))));
+    expectInvalidClient(await token(t, clientAssertionForm(unsigned(claims(clock, client.clientId)))), t, 'unsigned_assertion');
   });
 
   it('rejects an assertion signed by a key the client has not registered', async () => {
     const { t, clock, client } = await setup();
-    expectInvalidClient(await token(t, clientAssertionForm(await signWith(stranger, claims(clock, client.clientId), { kid: rsa.kid }))));
-    expectInvalidClient(await token(t, clientAssertionForm(await signWith(stranger, claims(clock, client.clientId)))));
+    expectInvalidClient(await token(t, clientAssertionForm(await signWith(stranger, claims(clock, client.clientId), { kid: rsa.kid }))), t, 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED');
+    expectInvalidClient(await token(t, clientAssertionForm(await signWith(stranger, claims(clock, client.clientId)))), t, 'ERR_JWKS_NO_MATCHING_KEY');
   });
 
   it('rejects an HMAC assertion keyed with the RSA public key (algorithm confusion)', async () => {
     const { t, clock, client } = await setup();
     const both = await t.createClient({ tokenEndpointAuthMethod: ['private_key_jwt', 'client_secret_jwt'], jwks: { keys: [rsa.publicJwk] } });
     const pem = String(await import('jose').then((j) => j.exportSPKI(rsa.publicKey)));
-    for (const id of [client.clientId, both.clientId]) {
-      expectInvalidClient(await token(t, clientAssertionForm(await signHmac(pem, claims(clock, id)))));
-      expectInvalidClient(await token(t, clientAssertionForm(await sign(claims(clock, id), new TextEncoder().encode(JSON.stringify(rsa.publicJwk)), { alg: 'HS256', kid: rsa.kid }))));
-    }
+    // Registered for private_key_jwt only: an HMAC assertion is not even considered.
+    expectInvalidClient(await token(t, clientAssertionForm(await signHmac(pem, claims(clock, client.clientId)))), t, '(auth_method_not_allowed)');
+    // Registered for both: the HMAC key is the client's secret, never its public key.
+    expectInvalidClient(await token(t, clientAssertionForm(await signHmac(pem, claims(clock, both.clientId)))), t, 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED');
+    const jwkAsSecret = new TextEncoder().encode(JSON.stringify(rsa.publicJwk));
+    expectInvalidClient(await token(t, clientAssertionForm(await sign(claims(clock, both.clientId), jwkAsSecret, { alg: 'HS256', kid: rsa.kid }))), t, 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED');
   });
 
   it('rejects an algorithm outside oauthJwtBearerPrivateKeyJwtAlgorithms', async () => {
     const { t, clock, client } = await setup({ oauthJwtBearerPrivateKeyJwtAlgorithms: ['ES256'] });
-    expectInvalidClient(await token(t, clientAssertionForm(await signWith(rsa, claims(clock, client.clientId)))));
+    expectInvalidClient(await token(t, clientAssertionForm(await signWith(rsa, claims(clock, client.clientId)))), t, 'ERR_JOSE_ALG_NOT_ALLOWED');
     expect((await token(t, clientAssertionForm(await signWith(ec, claims(clock, client.clientId))))).status).toBe(200);
   });
 
   it.each([
-    ['truncated', (a: string) => a.slice(0, a.length - 20)],
-    ['missing its signature', (a: string) => a.split('.').slice(0, 2).join('.')],
-    ['non-JSON', () => `${Buffer.from('not json').toString('base64url')}.${Buffer.from('{}').toString('base64url')}.c2ln`],
-    ['a non-JSON payload', (a: string) => `${a.split('.')[0]}.${Buffer.from('[1,').toString('base64url')}.${a.split('.')[2]}`],
-    ['not a JWT at all', () => 'hello'],
-    ['oversized', (a: string) => `${a.split('.')[0]}.${Buffer.from(JSON.stringify({ pad: 'x'.repeat(9000) })).toString('base64url')}.${a.split('.')[2]}`],
-  ])('rejects an assertion that is %s with 401, not a 500', async (_n, mangle) => {
+    ['truncated', (a: string) => a.slice(0, a.length - 20), 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED'],
+    ['missing its signature', (a: string) => a.split('.').slice(0, 2).join('.'), '(invalid_assertion)'],
+    ['non-JSON', () => `${Buffer.from('not json').toString('base64url')}.${Buffer.from('{}').toString('base64url')}.c2ln`, '(invalid_assertion)'],
+    ['a non-JSON payload', (a: string) => `${a.split('.')[0]}.${Buffer.from('[1,').toString('base64url')}.${a.split('.')[2]}`, '(invalid_assertion)'],
+    ['not a JWT at all', () => 'hello', '(invalid_assertion)'],
+    ['oversized', (a: string) => `${a.split('.')[0]}.${Buffer.from(JSON.stringify({ pad: 'x'.repeat(9000) })).toString('base64url')}.${a.split('.')[2]}`, 'assertion_too_large'],
+  ])('rejects an assertion that is %s with 401, not a 500', async (_n, mangle, why) => {
     const { t, clock, client } = await setup();
     const res = await token(t, clientAssertionForm(mangle(await signWith(rsa, claims(clock, client.clientId)))));
-    expectInvalidClient(res);
+    expectInvalidClient(res, t, why);
     expect(t.logger.lines.some((l) => l.startsWith('error'))).toBe(false);
   });
 
   it('rejects a typ other than JWT, and accepts typ JWT (RFC 7519 §5.1)', async () => {
     const { t, clock, client } = await setup();
-    expectInvalidClient(await token(t, clientAssertionForm(await signWith(rsa, claims(clock, client.clientId), { typ: 'at+jwt' }))));
+    expectInvalidClient(await token(t, clientAssertionForm(await signWith(rsa, claims(clock, client.clientId), { typ: 'at+jwt' }))), t, 'unexpected_typ');
     const ok = await token(t, clientAssertionForm(await signWith(rsa, claims(clock, client.clientId), { typ: 'JWT' })));
     expect(ok.status).toBe(200);
   });
