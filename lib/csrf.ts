@@ -26,7 +26,7 @@ type SessionLike = Record<string, unknown>;
 
 function sessionOf(req: Request): SessionLike | undefined {
   const s = (req as Request & { session?: unknown }).session;
-  return typeof s === 'object' && s !== null ? (s as SessionLike) : undefined;
+  return typeof s === 'object' && s !== null ? (s as unknown as SessionLike) : undefined;
 }
 
 /** One cookie of the request, without a cookie parser: our nonces are base64url, never encoded. */
