@@ -1,0 +1,104 @@
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { OAuthError, type OAuthContext } from '../../lib';
+import { buildApp, closeAll } from '../support/build_app';
+import { countGrants, expectInvalidClient, expectNoStore, expectTokenError, tokenBody, tokenRequest } from './helpers';
+
+afterAll(closeAll);
+
+describe('oauth_base › hooks', () => {
+  it('runs beforeTokenRoute, beforeToken and afterToken in order, the last two seeing the client', async () => {
+    const calls: string[] = [];
+    const t = await buildApp({
+      enable: ['client_credentials_grant'],
+      beforeTokenRoute: async (ctx: OAuthContext) => void calls.push(`route:${ctx.application?.clientId ?? '-'}`),
+      beforeToken: async (ctx: OAuthContext) => void calls.push(`before:${ctx.application?.clientId}:${ctx.grant ? 'grant' : '-'}`),
+      afterToken: async (ctx: OAuthContext) => void calls.push(`after:${ctx.application?.clientId}:${ctx.grant ? 'grant' : '-'}`),
+    });
+    const c = await t.createClient();
+    const res = await tokenRequest(t, c);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual(tokenBody('books.read books.write'));
+    expect(calls).toEqual(['route:-', `before:${c.clientId}:-`, `after:${c.clientId}:grant`]);
+  });
+
+  it('answers with an OAuthError thrown in beforeTokenRoute, before client authentication', async () => {
+    let authenticated = false;
+    const t = await buildApp({
+      enable: ['client_credentials_grant'],
+      beforeTokenRoute: () => {
+        throw new OAuthError('temporarily_unavailable', 'Maintenance');
+      },
+      secretMatches: async () => (authenticated = true),
+    });
+    const c = await t.createClient();
+    const res = await tokenRequest(t, c);
+    expect(res.status).toBe(503);
+    expectNoStore(res);
+    expect(res.body).toEqual({ error: 'temporarily_unavailable', error_description: 'Maintenance' });
+    expect(authenticated).toBe(false);
+  });
+
+  it('answers with an OAuthError thrown in beforeToken and writes no grant row', async () => {
+    const t = await buildApp({
+      enable: ['client_credentials_grant'],
+      beforeToken: async () => {
+        throw new OAuthError('access_denied', 'Not now');
+      },
+    });
+    const c = await t.createClient();
+    const res = await tokenRequest(t, c);
+    expectTokenError(res, 'access_denied', 'Not now');
+    expect(await countGrants(t)).toBe(0);
+  });
+
+  it('rolls back the grant row when afterToken throws an OAuthError, which is the response', async () => {
+    const t = await buildApp({
+      enable: ['client_credentials_grant'],
+      afterToken: async (ctx: OAuthContext) => {
+        expect(ctx.grant).toBeDefined();
+        throw new OAuthError('invalid_scope', 'Scope quota exceeded');
+      },
+    });
+    const c = await t.createClient();
+    const res = await tokenRequest(t, c);
+    expectTokenError(res, 'invalid_scope', 'Scope quota exceeded');
+    expect(await countGrants(t)).toBe(0);
+  });
+
+  it('a hook throwing a plain Error gives a generic server_error with no stack, rolls back, and logs without secrets', async () => {
+    const t = await buildApp({
+      enable: ['client_credentials_grant'],
+      afterToken: async (ctx: OAuthContext) => {
+        throw new Error(`database exploded near ${ctx.req.headers.authorization}`);
+      },
+    });
+    const c = await t.createClient();
+    const res = await tokenRequest(t, c);
+    expect(res.status).toBe(500);
+    expectNoStore(res);
+    expect(res.body).toEqual({ error: 'server_error', error_description: 'An unexpected error occurred' });
+    expect(res.text).not.toMatch(/exploded|at .*\.ts|Error:/);
+    expect(await countGrants(t)).toBe(0);
+    expect(t.logger.lines.some((l) => l.startsWith('error server_error (internal_error)') && l.includes('exploded'))).toBe(true);
+    t.logger.assertNoSecrets([c.clientSecret, Buffer.from(`${c.clientId}:${c.clientSecret}`).toString('base64')]);
+  });
+
+  it('a failed client authentication is 401 even when a hook would run later', async () => {
+    let ran = false;
+    const t = await buildApp({ enable: ['client_credentials_grant'], beforeToken: () => void (ran = true) });
+    const c = await t.createClient();
+    expectInvalidClient(await tokenRequest(t, { clientId: c.clientId, clientSecret: 'wrong' }));
+    expect(ran).toBe(false);
+  });
+
+  it('hands every error with its internal reason to onError, never to the client', async () => {
+    const seen: string[] = [];
+    const t = await buildApp({ enable: ['client_credentials_grant'], onError: (_ctx: unknown, err: OAuthError) => void seen.push(`${err.code}/${err.reason}`) });
+    const c = await t.createClient();
+    const res = await tokenRequest(t, { clientId: c.clientId, clientSecret: 'wrong' });
+    expectInvalidClient(res);
+    expect(JSON.stringify(res.body)).not.toContain('bad_client_secret');
+    await new Promise((r) => setImmediate(r));
+    expect(seen).toEqual(['invalid_client/bad_client_secret']);
+  });
+});
