@@ -200,11 +200,12 @@ function hasClientCredentials(ctx: OAuthContext): boolean {
   return false;
 }
 
-/** RFC 8414 §2: the algorithms of the JWT methods the server accepts. */
+/** RFC 8414 §2: the algorithms of the JWT methods the server accepts (HMAC only once secrets can be kept encrypted). */
 function signingAlgorithms(ctx: OAuthContext): string[] | undefined {
   const supported = ctx.values.oauthTokenEndpointAuthMethodsSupported ?? [...ctx.runtime.clientAuthMethods.keys()];
+  const hmac = supported.includes('client_secret_jwt') && ctx.values.oauthClientSecretEncryptionKey !== null;
   const algs = [
-    ...(supported.includes('client_secret_jwt') ? ctx.values.oauthJwtBearerClientSecretJwtAlgorithms : []),
+    ...(hmac ? ctx.values.oauthJwtBearerClientSecretJwtAlgorithms : []),
     ...(supported.includes('private_key_jwt') ? ctx.values.oauthJwtBearerPrivateKeyJwtAlgorithms : []),
   ];
   return algs.length ? algs : undefined;
