@@ -72,7 +72,9 @@ export function checkValueType(name: string, v: unknown, type: ValueType): void 
 }
 
 function describeType(t: ValueType): string {
-  return t.startsWith('nullable-') ? `a ${t.slice(9)} or null` : t === 'array' ? 'an array' : t === 'object' ? 'an object' : `a ${t}`;
+  const base = t.startsWith('nullable-') ? t.slice(9) : t;
+  const article = base === 'array' || base === 'object' ? 'an' : 'a';
+  return t.startsWith('nullable-') ? `${article} ${base} or null` : `${article} ${base}`;
 }
 
 export function unknownFeature(id: unknown, known: Iterable<string>): OAuthConfigurationError {
