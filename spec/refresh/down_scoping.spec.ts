@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { buildApp, closeAll } from '../support/build_app';
+import { basic, buildApp, closeAll } from '../support/build_app';
 import { createGrant, reloadGrant } from '../support/grants';
 import { expectNoStore, me, refresh } from './helpers';
 
@@ -96,5 +96,16 @@ describe('refresh › down_scoping', () => {
     expect(narrow.body).toEqual({ access_token: expect.any(String), token_type: 'Bearer', expires_in: 3600, scope: 'books.read' });
     const full = await refresh(t, client, refreshToken);
     expect(full.body.scope).toBe('books.read books.write');
+  });
+
+  it('is what introspection reports: the narrowed scope for the access token, the whole grant for the refresh token', async () => {
+    const t = await buildApp({ enable: ['refresh', 'token_introspection'] });
+    const client = await t.createClient();
+    const { refreshToken } = await createGrant(t, { applicationId: client.id });
+    const narrow = await refresh(t, client, refreshToken, { scope: 'books.read' });
+    const introspect = (token: string) =>
+      t.agent.post(t.path('/introspect')).set('Authorization', basic(client.clientId, client.clientSecret)).type('form').send({ token });
+    expect((await introspect(narrow.body.access_token)).body).toEqual(expect.objectContaining({ active: true, scope: 'books.read', token_type: 'Bearer' }));
+    expect((await introspect(narrow.body.refresh_token)).body).toEqual(expect.objectContaining({ active: true, scope: 'books.read books.write', token_type: 'refresh_token' }));
   });
 });
