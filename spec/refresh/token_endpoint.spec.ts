@@ -115,6 +115,17 @@ describe('refresh › token_endpoint', () => {
     expect(res.body).toEqual(INVALID_REFRESH_TOKEN);
   });
 
+  it('answers invalid_grant once the refresh token is revoked at the revocation endpoint (RFC 7009 §2.1)', async () => {
+    const t = await buildApp({ enable: ['refresh', 'token_revocation'] });
+    const client = await t.createClient();
+    const { refreshToken } = await createGrant(t, { applicationId: client.id });
+    const revoked = await t.agent.post(t.path('/revoke')).set('Authorization', basic(client.clientId, client.clientSecret)).type('form').send({ token: refreshToken, token_type_hint: 'refresh_token' });
+    expect(revoked.status).toBe(200);
+    const res = await refresh(t, client, refreshToken);
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual(INVALID_REFRESH_TOKEN);
+  });
+
   it("answers another client's refresh token like an unknown one, and leaves it usable by its owner (RFC 6749 §10.4)", async () => {
     const t = await buildApp({ enable: ['refresh'] });
     const owner = await t.createClient();
