@@ -122,11 +122,12 @@ async function jwtBearerGrant(tctx: TokenContext): Promise<TokenResponse> {
   const trusted = ctx.values.oauthJwtBearerTrustedIssuers.find((t) => t.issuer === iss);
   const source = trusted ? await fromTrustedIssuer(ctx, trusted) : await fromClientIssuer(ctx, iss, String(header.alg));
   const app = source.application;
+  const verified = await verifyAssertion(ctx, 'grant', assertion, { issuer: iss, algorithms: source.algorithms, keys: source.keys });
+  // Checked once the signature holds, so that an unsigned probe learns nothing about registered clients
+  // (the jti recorded above is rolled back with the transaction).
   if (!(app.grantTypes ?? []).includes(JWT_BEARER_GRANT_TYPE)) {
     throw new OAuthError('unsupported_grant_type', ctx.values.oauthInvalidGrantTypeMessage, { reason: 'grant_type_not_allowed' });
   }
-
-  const verified = await verifyAssertion(ctx, 'grant', assertion, { issuer: iss, algorithms: source.algorithms, keys: source.keys });
   if (trusted && trusted.subjects !== '*' && !trusted.subjects.includes(verified.sub as string)) {
     throw assertionError(ctx, 'grant', 'unknown_subject', new AssertionError('subject_not_allowed', 'the issuer may not assert this subject'));
   }
@@ -247,6 +248,11 @@ function validate(vals: Record<string, unknown>): void {
   if (key === null && Array.isArray(supported) && supported.includes('client_secret_jwt')) {
     throw new OAuthConfigurationError("oauth(): client_secret_jwt is in oauthTokenEndpointAuthMethodsSupported but option 'oauthClientSecretEncryptionKey' is not set (a 32-byte AES-256-GCM key, hex or base64).");
   }
+  for (const name of POSITIVE_VALUES) {
+    const n = vals[name];
+    if (typeof n === 'number' && !(n > 0)) throw new OAuthConfigurationError(`oauth(): option '${name}' must be a positive number.`);
+  }
+  if (typeof vals.oauthJwtBearerLeeway === 'number' && vals.oauthJwtBearerLeeway < 0) throw new OAuthConfigurationError("oauth(): option 'oauthJwtBearerLeeway' must not be negative.");
   checkAlgorithms(vals.oauthJwtBearerClientSecretJwtAlgorithms, 'oauthJwtBearerClientSecretJwtAlgorithms', HMAC_ALGORITHMS);
   checkAlgorithms(vals.oauthJwtBearerPrivateKeyJwtAlgorithms, 'oauthJwtBearerPrivateKeyJwtAlgorithms', ASYMMETRIC_ALGORITHMS);
   const issuers = vals.oauthJwtBearerTrustedIssuers;
@@ -255,6 +261,9 @@ function validate(vals: Record<string, unknown>): void {
     issuers.forEach((t: unknown, i) => checkTrustedIssuer(t, i, allowHttp, typeof vals.oauthJwksMaxKeys === 'number' ? vals.oauthJwksMaxKeys : 32));
   }
 }
+
+/** Limits that make no sense at zero or below. */
+const POSITIVE_VALUES = ['oauthJwtBearerMaxAssertionLifetime', 'oauthJwtBearerMaxAssertionSize', 'oauthJwksFetchTimeout', 'oauthJwksMaxSize', 'oauthJwksMaxKeys'];
 
 function checkAlgorithms(list: unknown, name: string, allowed: readonly string[]): void {
   if (!Array.isArray(list)) return;

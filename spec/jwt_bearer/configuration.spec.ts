@@ -82,6 +82,18 @@ describe('jwt_bearer › configuration', () => {
     expect(() => oauth({ db, enable: ['jwt_bearer'], ...(options as object) })).toThrow(message);
   });
 
+  it.each([
+    ['oauthJwtBearerMaxAssertionLifetime', 0],
+    ['oauthJwksFetchTimeout', -1],
+    ['oauthJwksMaxSize', 0],
+  ])('rejects a non-positive %s at start-up', (name, n) => {
+    expect(() => oauth({ db, enable: ['jwt_bearer'], [name]: n })).toThrow(`oauth(): option '${name}' must be a positive number.`);
+  });
+
+  it('rejects a negative oauthJwtBearerLeeway at start-up', () => {
+    expect(() => oauth({ db, enable: ['jwt_bearer'], oauthJwtBearerLeeway: -5 })).toThrow("oauth(): option 'oauthJwtBearerLeeway' must not be negative.");
+  });
+
   it('accepts a loopback http jwksUri for a trusted issuer with oauthJwksAllowLoopbackHttp', () => {
     expect(() =>
       oauth({ db, enable: ['jwt_bearer'], oauthJwksAllowLoopbackHttp: true, oauthJwtBearerTrustedIssuers: [{ issuer: 'https://idp', jwksUri: 'http://127.0.0.1:9/jwks', subjects: '*', scopes: [] }] }),

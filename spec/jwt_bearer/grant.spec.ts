@@ -182,6 +182,10 @@ describe('jwt_bearer › grant (the issuer is a registered client)', () => {
     const res = await grant(t, { assertion: await signWith(rsa, userClaims(clock, implicitAll.clientId)) });
     expect(res.status).toBe(400);
     expect(res.body).toEqual({ error: 'unsupported_grant_type', error_description: 'Invalid grant type' });
+    expect(await count(t, 'oauth_jwt_jtis')).toBe(0);
+    // Only a correctly signed assertion learns that: a forged one is just an invalid grant.
+    const forged = await keyPair('RS256', rsa.kid);
+    expectInvalidGrant(await grant(t, { assertion: await signWith(forged, userClaims(clock, implicitAll.clientId)) }), t, 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED');
   });
 
   it('verifies an HMAC assertion with the secret of a client_secret_jwt client, and refuses HMAC from other clients', async () => {
