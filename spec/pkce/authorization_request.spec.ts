@@ -108,3 +108,19 @@ describe('pkce › authorization request', () => {
     expect(res2.body.code_challenge_methods_supported).toEqual(['S256', 'plain']);
   });
 });
+
+describe('pkce › messages', () => {
+  it('takes its error descriptions from values', async () => {
+    const { t, clientId } = await setup({
+      oauthCodeChallengeRequiredMessage: 'PKCE please',
+      oauthUnsupportedTransformAlgorithmMessage: 'S256 only',
+      oauthInvalidCodeChallengeMessage: 'Bad challenge',
+    });
+    const missing = await authorize(t, base(clientId));
+    expect(missing.headers.location).toBe(back('invalid_request', 'PKCE+please'));
+    const plain = await authorize(t, { ...base(clientId), code_challenge: pkcePair().challenge, code_challenge_method: 'plain' });
+    expect(plain.headers.location).toBe(back('invalid_request', 'S256+only'));
+    const bad = await authorize(t, { ...base(clientId), code_challenge: 'x', code_challenge_method: 'S256' });
+    expect(bad.headers.location).toBe(back('invalid_request', 'Bad+challenge'));
+  });
+});

@@ -124,3 +124,13 @@ describe('pkce › code exchange', () => {
     });
   });
 });
+
+describe('pkce › oauthInvalidCodeVerifierMessage', () => {
+  it('is the description of a failed verification', async () => {
+    const { t, clientId, clientSecret } = await setup({ oauthInvalidCodeVerifierMessage: 'Verifier mismatch' });
+    const code = await codeFor(t, clientId, { code_challenge: pkcePair().challenge, code_challenge_method: 'S256' });
+    const res = await exchange(t, { code, code_verifier: pkcePair().verifier }, { clientId, clientSecret });
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({ error: 'invalid_grant', error_description: 'Verifier mismatch' });
+  });
+});
