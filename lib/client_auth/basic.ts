@@ -36,7 +36,8 @@ class FormDecodedBasicStrategy extends BasicStrategy {
     } catch {
       return this.fail(400);
     }
-    if (!clientId || !secret) return this.fail(400);
+    // A NUL byte is no credential (and PostgreSQL refuses it in a text parameter).
+    if (!clientId || !secret || clientId.includes('\0') || secret.includes('\0')) return this.fail(400);
     const verify = (this as unknown as { _verify: (req: Request, id: string, secret: string, done: (err: unknown, app?: Application | false) => void) => void })._verify;
     verify(req, clientId, secret, (err, app) => {
       if (err) return this.error(err as Error);

@@ -22,6 +22,9 @@ export function registeredAuthMethods(ctx: OAuthContext, app: Application): read
  * otherwise `invalid_client`, before any secret is checked.
  */
 export async function loadClient(ctx: OAuthContext, clientId: string, method: string): Promise<Application> {
+  // A client id read from a header or an assertion claim may hold a NUL byte, which no stored id
+  // has and which PostgreSQL refuses in a text parameter (a 500 otherwise).
+  if (clientId.includes('\0')) throw invalidClient(ctx, 'unknown_client');
   const app = await ctx.store.applications.findByClientId(clientId);
   if (!app) throw invalidClient(ctx, 'unknown_client');
   if (!registeredAuthMethods(ctx, app).includes(method)) throw invalidClient(ctx, 'auth_method_not_allowed');

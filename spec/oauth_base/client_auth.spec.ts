@@ -79,6 +79,10 @@ describe('oauth_base › client_auth', () => {
       ['only a colon', `Basic ${b64(':')}`],
       ['broken percent-encoding', `Basic ${b64('%zz:%E0%A4%A')}`],
       ['two credentials', `Basic ${b64('a:b')} ${b64('c:d')}`],
+      ['a form-encoded NUL byte in the client id', `Basic ${b64('%00:secret')}`],
+      ['a raw NUL byte in the client id', `Basic ${b64('cli\0ent:secret')}`],
+      ['a form-encoded NUL byte in the secret', `Basic ${b64('client:se%00cret')}`],
+      ['a lone surrogate', `Basic ${b64('%ED%A0%80:secret')}`],
     ])('answers invalid_client with a Basic challenge for a broken header: %s', async (_name, header) => {
       const before = await countGrants(t);
       expectInvalidClient(await withHeader(header));
