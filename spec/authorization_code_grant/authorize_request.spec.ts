@@ -258,3 +258,40 @@ describe('authorization_code_grant › authorize request', () => {
     });
   });
 });
+
+describe('authorization_code_grant › bad input never gives a 500 or a grant', () => {
+  const cases: [string, (clientId: string) => string][] = [
+    ['a client_id of 10 000 characters', () => `client_id=${'a'.repeat(10000)}`],
+    ['a client_id with a NUL byte', () => 'client_id=a%00b'],
+    ['an empty client_id', () => 'client_id=&redirect_uri=x'],
+    ['invalid percent-encoding', (id) => `client_id=${id}&state=%E0%A4%A`],
+    ['a unicode redirect_uri', (id) => `client_id=${id}&redirect_uri=${encodeURIComponent('https://client.example/cb\u202e')}`],
+    ['a unicode scope', (id) => `client_id=${id}&response_type=code&scope=${encodeURIComponent('bööks')}`],
+    ['array-style parameters', (id) => `client_id=${id}&scope[]=books.read&response_type=code`],
+    ['a repeated client_id', (id) => `client_id=${id}&client_id=${id}`],
+  ];
+
+  it.each(cases)('GET with %s', async (_label, qs) => {
+    const t = await buildApp({ enable: ['pkce'], issuer: ISSUER }, { setup: testLogin });
+    const { clientId } = await t.createClient({ redirectUri: [REDIRECT] });
+    const res = await t.agent.get(`${t.path('/authorize')}?${qs(clientId)}`).set('X-Test-User', 'alice');
+    expect([302, 400]).toContain(res.status);
+    if (res.status === 302) expect(res.headers.location!.startsWith(`${REDIRECT}?`)).toBe(true);
+    expect(await grantCount(t)).toBe(0);
+  });
+
+  it.each([
+    ['a JSON body with an object parameter', 'application/json', (id: string) => JSON.stringify({ client_id: id, scope: { a: 1 } })],
+    ['malformed JSON', 'application/json', () => '{"client_id":'],
+    ['an unsupported content type', 'text/plain', (id: string) => `client_id=${id}`],
+    ['a form without anything', 'application/x-www-form-urlencoded', () => ''],
+  ])('POST with %s', async (_label, type, body) => {
+    const t = await buildApp({ enable: ['pkce'], issuer: ISSUER }, { setup: testLogin });
+    const { clientId } = await t.createClient({ redirectUri: [REDIRECT] });
+    const res = await t.agent.post(t.path('/authorize')).set('X-Test-User', 'alice').set('Content-Type', type).send(body(clientId));
+    expect(res.status).toBe(400);
+    expect(res.headers.location).toBeUndefined();
+    expect(errorPage(res.text).error).toBe('invalid_request');
+    expect(await grantCount(t)).toBe(0);
+  });
+});
