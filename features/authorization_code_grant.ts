@@ -44,8 +44,8 @@ const values = {
   // (c) policy
   oauthResponseMode: value<ResponseMode>('query', 'Response mode when the request names none: `query` or `form_post`.'),
   loginRoute: value('/login', "The host's login page, where `requireAuthorizableAccount` sends a visitor, with `return_to` set to the authorization URL."),
-  oauthTemplatesDir: value<string | null>(null, 'A directory with the host’s own `authorize.html`, `authorize_error.html` and `form_post.html` (EJS); missing files fall back to the built-in ones.', 'nullable-string'),
-  oauthCsrfSecret: value<string | null>(null, 'HMAC key of CSRF tokens (cookie mode, without a session). Null: a random key per process.', 'nullable-string'),
+  oauthTemplatesDir: value<string | null>(null, 'A directory (absolute, or relative to the working directory) with the host’s own `authorize.html`, `authorize_error.html` and `form_post.html` (EJS, use `<%= %>`); missing files fall back to the built-in ones.', 'nullable-string'),
+  oauthCsrfSecret: value<string | null>(null, 'HMAC key of CSRF tokens. Null: a random key per process, so set it when several processes serve /authorize.', 'nullable-string'),
   oauthCsrfCookieName: value('oauth_csrf', 'Cookie holding the CSRF nonce when the host has no session.'),
   // labels of the pages
   authorizePageTitle: value('Authorize', 'Title of the consent page.'),
