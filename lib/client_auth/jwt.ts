@@ -96,8 +96,19 @@ export function inspectAssertion(ctx: OAuthContext, use: AssertionUse, assertion
   if (header.typ !== undefined && (typeof header.typ !== 'string' || !/^(application\/)?jwt$/i.test(header.typ))) {
     throw assertionError(ctx, use, 'invalid_assertion', new AssertionError('unexpected_typ', 'the assertion typ is not JWT'));
   }
+  // Identifiers go to the database as they are: a NUL (which PostgreSQL refuses in text) or a
+  // length no column holds is a malformed assertion, not a server error.
+  for (const claim of ['iss', 'sub'] as const) {
+    const value = claims[claim];
+    if (typeof value === 'string' && (value.length > MAX_IDENTIFIER_LENGTH || value.includes('\0'))) {
+      throw assertionError(ctx, use, 'invalid_assertion', new AssertionError(`malformed_${claim}`, `the assertion ${claim} is too long or holds a NUL character`));
+    }
+  }
   return { header, claims };
 }
+
+/** The longest `iss` / `sub` accepted: what the client id and account id columns hold. */
+const MAX_IDENTIFIER_LENGTH = 255;
 
 /** What a verified assertion must say, besides the signature. */
 export interface AssertionExpectations {

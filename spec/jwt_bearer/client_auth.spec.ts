@@ -116,6 +116,8 @@ describe('jwt_bearer › client_auth (private_key_jwt)', () => {
     ['an iss other than sub (§3 items 1–2)', () => ({ iss: 'someone-else' }), 'iss_sub_mismatch'],
     ['no sub (§3 item 2)', () => ({ sub: undefined }), 'iss_sub_mismatch'],
     ['an unknown client as iss and sub (§3 item 1)', () => ({ iss: 'nobody', sub: 'nobody' }), '(unknown_client)'],
+    ['a NUL in iss and sub', () => ({ iss: 'a\u0000', sub: 'a\u0000' }), 'malformed_iss'],
+    ['an iss and sub longer than 255 characters', () => ({ iss: 'y'.repeat(300), sub: 'y'.repeat(300) }), 'malformed_iss'],
   ];
   it.each(bad)('rejects an assertion with %s with 401 invalid_client', async (_name, override, why) => {
     const { t, clock, client } = await setup();

@@ -128,6 +128,9 @@ describe('jwt_bearer › grant (the issuer is a registered client)', () => {
     ['an empty sub (§3 item 2)', () => ({ sub: '' }), 'invalid_sub'],
     ['an unknown issuer (§3 item 1)', () => ({ iss: 'https://unknown.example' }), '(untrusted_issuer)'],
     ['no issuer (§3 item 1)', () => ({ iss: undefined }), '(untrusted_issuer)'],
+    ['a NUL in the issuer', () => ({ iss: 'a\u0000b' }), 'malformed_iss'],
+    ['a NUL in the subject', () => ({ sub: 'alice\u0000' }), 'malformed_sub'],
+    ['a subject longer than 255 characters', () => ({ sub: 'x'.repeat(256) }), 'malformed_sub'],
   ];
   it.each(bad)('rejects an assertion with %s with 400 invalid_grant', async (_n, override, why) => {
     const { t, clock, client } = await setup();
