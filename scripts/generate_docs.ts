@@ -45,9 +45,12 @@ function rowsOf(feature: AnyFeature): Row[] {
   for (const [name, def] of Object.entries(feature.values)) rows.push({ option: name, kind: 'value', default: formatDefault(def.default), description: def.doc });
   for (const [name, def] of Object.entries(feature.methods)) rows.push({ option: name, kind: 'method', default: '(built in)', description: def.doc });
   for (const name of feature.hooks) rows.push({ option: name, kind: 'hook', default: '—', description: hookDescription(name) });
-  for (const route of feature.routes) {
+  // One row per route name: a GET and a POST of one name (authorize) share the value and the hook.
+  const methods = new Map<string, string[]>();
+  for (const route of feature.routes) methods.set(route.name, [...(methods.get(route.name) ?? []), route.method.toUpperCase()]);
+  for (const route of feature.routes.filter((r, i, all) => all.findIndex((o) => o.name === r.name) === i)) {
     const path = route.path ?? defaultRoutePath(route.name);
-    rows.push({ option: routeValueName(route.name), kind: 'route', default: formatDefault(path), description: `Path of the \`${route.name}\` route (${route.method.toUpperCase()}), joined to the mount path.` });
+    rows.push({ option: routeValueName(route.name), kind: 'route', default: formatDefault(path), description: `Path of the \`${route.name}\` route (${methods.get(route.name)!.join(', ')}), joined to the mount path.` });
     rows.push({ option: routeHookName(route.name), kind: 'hook', default: '—', description: `Hook, run with the request context before the \`${route.name}\` route's handler (after its parameters are read); an \`OAuthError\` thrown there is the response.` });
   }
   return rows.sort((a, b) => a.option.localeCompare(b.option, 'en'));
