@@ -132,6 +132,8 @@ export async function createDemoApp(options: DemoOptions = {}): Promise<Demo> {
     enable: DEMO_FEATURES,
     issuer: origin,
     oauthApplicationScopes: DEMO_SCOPES,
+    // RFC 7662 §2.2 `username`: only the host knows its accounts' login names.
+    introspectionUsername: async (ctx, grant, application) => (grant.accountId === user.id ? user.username : ctx.super.introspectionUsername(grant, application)),
   });
   await auth.migrate();
   const client = await seedClient(auth, origin, options);

@@ -1,0 +1,286 @@
+/**
+ * `npm run bench`: this server beside bare Express, scenario by scenario, in one run (not a test).
+ *
+ * A child process serves both apps (bare Express on one port, express-oauth-features on another:
+ * SQLite file database, default options, client secrets bcrypt-hashed at the default cost 10),
+ * so the load generator (autocannon, in this process) does not compete with the servers' event
+ * loop. Each scenario alternates bare / ours ROUNDS times and keeps each side's best round.
+ *
+ *   token      POST /token client_credentials with HTTP Basic   vs  a bare POST parsing the same form
+ *   protected  GET /api/me with a valid bearer token            vs  a bare GET returning the same JSON
+ *   refresh    POST /token refresh_token, rotation (default)    vs  the bare POST
+ *              (each request presents its own refresh token, pre-minted through the store)
+ */
+import autocannon from 'autocannon';
+import express, { type Request, type Response } from 'express';
+import knex from 'knex';
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { oauth } from '../lib';
+import { randomToken, sha256 } from '../lib/crypto';
+import { Store } from '../lib/store';
+import { resolveSchema } from '../lib/store/schema';
+
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
+const DURATION = Number(process.env.BENCH_DURATION ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+/** Requests per refresh round; each needs a refresh token of its own. */
+const REFRESH_AMOUNT = Number(process.env.BENCH_REFRESH_AMOUNT ?? 2500);
+const SQLITE_SYNCHRONOUS = (process.env.BENCH_SQLITE_SYNCHRONOUS ?? 'FULL').toUpperCase();
+if (!['FULL', 'NORMAL'].includes(SQLITE_SYNCHRONOUS)) throw new Error('BENCH_SQLITE_SYNCHRONOUS must be FULL or NORMAL');
+const TARGETS = { token: 0.6, protected: 0.8, refresh: 0.45 } as const;
+
+/** What the serving child tells the runner once both apps listen. */
+interface Setup {
+  bare: string;
+  ours: string;
+  clientId: string;
+  clientSecret: string;
+  accessToken: string;
+  refreshTokens: string[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// The serving child.
+
+async function serve(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'eof-bench-'));
+  // WAL, as any SQLite server should run: a commit appends to the log instead of rewriting a
+  // rollback journal. synchronous stays FULL (every commit durable) unless BENCH_SQLITE_SYNCHRONOUS says otherwise.
+  const db = knex({
+    client: 'better-sqlite3',
+    connection: { filename: join(dir, 'bench.sqlite3') },
+    useNullAsDefault: true,
+    pool: {
+      afterCreate(conn: { pragma(p: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
+        conn.pragma('journal_mode = WAL');
+        conn.pragma(`synchronous = ${SQLITE_SYNCHRONOUS}`);
+        done(null, conn);
+      },
+    },
+  });
+  const auth = oauth({ db, enable: ['client_credentials_grant', 'refresh'] });
+  await auth.migrate();
+  const { clientId, clientSecret, application } = await auth.createApplication({ name: 'Bench client', scopes: ['profile'], redirectUri: ['https://bench.example/cb'] });
+
+  const ours = express();
+  ours.use(auth);
+  ours.get('/api/me', auth.requireOauthAuthorization('profile'), (req: Request, res: Response) => {
+    res.json(req.oauth);
+  });
+
+  const bare = express();
+  bare.post('/token', express.urlencoded({ extended: false }), (req: Request, res: Response) => {
+    if (typeof req.body?.grant_type !== 'string') return res.status(400).json({ error: 'invalid_request' });
+    res.set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' });
+    res.json({ access_token: randomToken(), token_type: 'Bearer', expires_in: 3600, scope: 'profile' });
+  });
+  const ourServer = await listen(ours);
+  const origin = (s: Server) => `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+
+  // The token the protected scenario presents, obtained as a client would; its /api/me answer
+  // is what the bare GET returns.
+  const tokenRes = await fetch(`${origin(ourServer)}/token`, {
+    method: 'POST',
+    headers: { authorization: basic(clientId, clientSecret!), 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'grant_type=client_credentials',
+  });
+  const { access_token: accessToken } = (await tokenRes.json()) as { access_token: string };
+  const me = await (await fetch(`${origin(ourServer)}/api/me`, { headers: { authorization: `Bearer ${accessToken}` } })).json();
+  bare.get('/api/me', (_req: Request, res: Response) => {
+    res.json(me);
+  });
+  const bareServer = await listen(bare);
+
+  // Refresh grants minted through the store, hashed as in production, one per request.
+  const count = (ROUNDS + 1) * REFRESH_AMOUNT;
+  const refreshTokens: string[] = [];
+  const store = new Store(db, resolveSchema({}));
+  await store.transaction(async (trx) => {
+    const now = Date.now();
+    for (let i = 0; i < count; i++) {
+      const refreshToken = randomToken();
+      refreshTokens.push(refreshToken);
+      await trx.grants.insert({
+        accountId: `account-${i}`,
+        oauthApplicationId: application.id,
+        type: 'authorization_code',
+        codeHash: null,
+        tokenHash: sha256(randomToken()),
+        refreshTokenHash: sha256(refreshToken),
+        expiresIn: new Date(now + 3600_000),
+        refreshTokenExpiresIn: new Date(now + 86400_000),
+        redirectUri: 'https://bench.example/cb',
+        scopes: ['profile'],
+        accessType: 'offline',
+        codeChallenge: null,
+        codeChallengeMethod: null,
+        createdAt: new Date(now),
+      });
+    }
+  });
+
+  const setup: Setup = { bare: origin(bareServer), ours: origin(ourServer), clientId, clientSecret: clientSecret!, accessToken, refreshTokens };
+  process.send!(setup);
+  // The runner asks for this process's CPU time around each round: server CPU per request is a
+  // measure that holds up better than req/s on a machine shared with other work.
+  process.on('message', (m) => {
+    if (m === 'cpu') {
+      const { user, system } = process.cpuUsage();
+      process.send!({ cpu: user + system });
+    }
+  });
+  process.on('disconnect', () => {
+    bareServer.close();
+    ourServer.close();
+    db.destroy().finally(() => {
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(0);
+    });
+  });
+}
+
+function listen(app: express.Express): Promise<Server> {
+  return new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+}
+
+/** RFC 6749 §2.3.1: both parts form-encoded, then Basic. */
+function basic(id: string, secret: string): string {
+  const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
+  return `Basic ${Buffer.from(`${enc(id)}:${enc(secret)}`).toString('base64')}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The runner.
+
+interface Round {
+  rps: number;
+  p99: number;
+  /** Server CPU time per request, in microseconds. */
+  cpuPerRequest: number;
+  non2xx: number;
+  errors: number;
+}
+
+let server: ChildProcess;
+
+/** The server process's CPU time so far, in microseconds. */
+function serverCpu(): Promise<number> {
+  return new Promise((resolve) => {
+    server.once('message', (m) => resolve((m as { cpu: number }).cpu));
+    server.send('cpu');
+  });
+}
+
+async function run(opts: autocannon.Options): Promise<Round> {
+  const cpuBefore = await serverCpu();
+  const r = await new Promise<autocannon.Result>((resolve, reject) => {
+    autocannon({ connections: CONNECTIONS, ...opts }, (err, result) => (err ? reject(err) : resolve(result)));
+  });
+  const cpu = (await serverCpu()) - cpuBefore;
+  return { rps: r.requests.total / Math.max(0.001, r.duration), p99: r.latency.p99, cpuPerRequest: cpu / Math.max(1, r.requests.total), non2xx: r.non2xx, errors: r.errors + r.timeouts };
+}
+
+interface Outcome {
+  name: keyof typeof TARGETS;
+  bare: Round;
+  ours: Round;
+  /** ours req/s ÷ bare req/s. */
+  ratio: number;
+  /** bare CPU per request ÷ ours CPU per request: the ratio a CPU-bound server would reach. */
+  cpuRatio: number;
+}
+
+async function scenario(name: keyof typeof TARGETS, bare: () => autocannon.Options, ours: () => autocannon.Options): Promise<Outcome> {
+  // A short warm-up of each side (JIT, pools, the verified-secret cache) before measuring.
+  const warmUp = name === 'refresh' ? { amount: Math.min(500, REFRESH_AMOUNT) } : { duration: 1 };
+  await run({ ...bare(), ...warmUp });
+  await run({ ...ours(), ...warmUp });
+  const bares: Round[] = [];
+  const ourRounds: Round[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const b = await run(bare());
+    const o = await run(ours());
+    for (const [side, r] of [['bare', b], ['ours', o]] as const) {
+      if (r.non2xx || r.errors) throw new Error(`${name} (${side}): ${r.non2xx} non-2xx answers, ${r.errors} errors`);
+    }
+    bares.push(b);
+    ourRounds.push(o);
+  }
+  const best = (rounds: Round[]): Round => rounds.reduce((a, b) => (b.rps > a.rps ? b : a));
+  const leastCpu = (rounds: Round[]): number => Math.min(...rounds.map((r) => r.cpuPerRequest));
+  const [b, o] = [best(bares), best(ourRounds)];
+  return { name, bare: b, ours: o, ratio: o.rps / b.rps, cpuRatio: leastCpu(bares) / leastCpu(ourRounds) };
+}
+
+async function main(): Promise<void> {
+  server = fork(__filename, ['--serve'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const setup = await new Promise<Setup>((resolve, reject) => {
+    server.once('message', (m) => resolve(m as Setup));
+    server.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
+  });
+  console.log(`express-oauth-features bench: ${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION} s (refresh: ${REFRESH_AMOUNT} requests), best round per side`);
+  console.log(`SQLite file database (WAL, synchronous=${SQLITE_SYNCHRONOUS}), default options, client secret bcrypt cost 10 (verified-secret cache on, the default)\n`);
+
+  const form = { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(setup.clientId, setup.clientSecret) };
+  const tokenPost = (origin: string): autocannon.Options => ({ url: `${origin}/token`, method: 'POST', headers: form, body: 'grant_type=client_credentials', duration: DURATION });
+  const apiGet = (origin: string, headers: Record<string, string>): autocannon.Options => ({ url: `${origin}/api/me`, headers, duration: DURATION });
+  let next = 0;
+  // Bare parses a body of the same shape; ours gets a fresh refresh token in every request.
+  const bareRefresh = `grant_type=refresh_token&refresh_token=${randomToken()}`;
+  const refreshPost = (origin: string, fresh: boolean): autocannon.Options => ({
+    url: origin,
+    amount: REFRESH_AMOUNT,
+    requests: [
+      {
+        method: 'POST',
+        path: '/token',
+        headers: form,
+        setupRequest: (req) => ({ ...req, body: fresh ? `grant_type=refresh_token&refresh_token=${setup.refreshTokens[next++ % setup.refreshTokens.length]}` : bareRefresh }),
+      },
+    ],
+  });
+
+  const results = [
+    await scenario('token', () => tokenPost(setup.bare), () => tokenPost(setup.ours)),
+    await scenario('protected', () => apiGet(setup.bare, {}), () => apiGet(setup.ours, { authorization: `Bearer ${setup.accessToken}` })),
+    await scenario('refresh', () => refreshPost(setup.bare, false), () => refreshPost(setup.ours, true)),
+  ];
+  server.disconnect();
+
+  const pad = (s: string | number, n: number) => String(s).padStart(n);
+  console.log(
+    `${'scenario'.padEnd(10)} ${pad('bare req/s', 11)} ${pad('ours req/s', 11)} ${pad('ours p99', 9)} ${pad('bare CPU/req', 13)} ${pad('ours CPU/req', 13)}   ratio  CPU ratio   target`,
+  );
+  let missed = 0;
+  for (const r of results) {
+    const target = TARGETS[r.name];
+    const ok = r.ratio >= target;
+    if (!ok) missed++;
+    const us = (n: number) => `${Math.round(n)} µs`;
+    console.log(
+      `${r.name.padEnd(10)} ${pad(Math.round(r.bare.rps), 11)} ${pad(Math.round(r.ours.rps), 11)} ${pad(`${r.ours.p99} ms`, 9)} ${pad(us(r.bare.cpuPerRequest), 13)} ${pad(us(r.ours.cpuPerRequest), 13)}   ${r.ratio.toFixed(2)}x  ${pad(`${r.cpuRatio.toFixed(2)}x`, 9)}   ≥ ${target.toFixed(2)}x ${ok ? 'ok' : 'MISSED'}`,
+    );
+  }
+  console.log('');
+  for (const r of results) console.log(`${r.name}: ${r.ratio.toFixed(2)}x bare (server CPU per request: ${r.cpuRatio.toFixed(2)}x)`);
+  process.exitCode = missed ? 1 : 0;
+}
+
+if (process.argv.includes('--serve')) {
+  serve().catch((e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  });
+} else {
+  main().catch((e: unknown) => {
+    console.error(e instanceof Error ? e.message : e);
+    process.exit(1);
+  });
+}
