@@ -73,6 +73,10 @@ export interface TokenFields {
   tokenScopes?: string[] | null;
 }
 
+/** Placeholder binding of the compiled token lookup, replaced by the hash at each call. */
+const TOKEN_HASH = '\0token-hash';
+const tokenLookups = new WeakMap<Schema, Map<string, Knex.Sql>>();
+
 export class GrantStore {
   constructor(
     private readonly db: Knex | Knex.Transaction,
@@ -110,12 +114,24 @@ export class GrantStore {
    * the caller can say why a token is refused.
    */
   async findByTokenHash(tokenHash: string): Promise<GrantWithClient | undefined> {
-    const g = this.schema.grants;
-    const a = this.schema.applications;
-    const row = await this.db(g.table)
-      .join(a.table, `${a.table}.${a.columns.id}`, `${g.table}.${g.columns.oauthApplicationId}`)
-      .where(`${g.table}.${g.columns.tokenHash}`, tokenHash)
-      .first(`${g.table}.*`, this.db.ref(`${a.table}.${a.columns.clientId}`).as('__client_id'));
+    // The hot path of every protected request: the SQL is compiled once per schema, not built per call.
+    const dialect = String((this.db.client as { dialect?: string }).dialect);
+    let compiled = tokenLookups.get(this.schema);
+    if (!compiled) tokenLookups.set(this.schema, (compiled = new Map()));
+    let q = compiled.get(dialect);
+    if (!q) {
+      const g = this.schema.grants;
+      const a = this.schema.applications;
+      q = this.db(g.table)
+        .join(a.table, `${a.table}.${a.columns.id}`, `${g.table}.${g.columns.oauthApplicationId}`)
+        .where(`${g.table}.${g.columns.tokenHash}`, TOKEN_HASH)
+        .first(`${g.table}.*`, this.db.ref(`${a.table}.${a.columns.clientId}`).as('__client_id'))
+        .toSQL();
+      compiled.set(dialect, q);
+    }
+    const result: unknown = await this.db.raw(q.sql, q.bindings.map((b) => (b === TOKEN_HASH ? tokenHash : b)) as Knex.RawBinding[]);
+    const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as Record<string, unknown>[];
+    const row = rows[0];
     if (!row) return undefined;
     const grant = grantFromRow(this.schema, row);
     // The access token carries the scopes it was issued with, which a refresh may have narrowed.
