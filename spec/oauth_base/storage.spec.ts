@@ -9,6 +9,16 @@ afterAll(closeAll);
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('base64url');
 
+/**
+ * The message a rejected query gives. Not `rejects.toThrow`: better-sqlite3's native binding keeps
+ * the error class of the first spec file of a jest worker, whose `Error` is another realm's.
+ */
+const failure = (query: PromiseLike<unknown>): Promise<string | undefined> =>
+  Promise.resolve(query).then(
+    () => undefined,
+    (e: unknown) => String((e as { message?: unknown }).message),
+  );
+
 describe('oauth_base › storage', () => {
   it('honours renamed tables and columns end to end: migrate, register, token, protected call', async () => {
     const renames = {
@@ -84,7 +94,7 @@ describe('oauth_base › storage', () => {
     const row = { ...(await t.db('oauth_grants').where('id', g.id).first()) };
     delete row.id;
     row.token = 'other';
-    await expect(t.db('oauth_grants').insert(row)).rejects.toThrow(/unique|UNIQUE/);
+    expect(await failure(t.db('oauth_grants').insert(row))).toMatch(/unique/i);
   });
 
   it('enforces unique access-token hashes and client ids in the database', async () => {
@@ -92,11 +102,11 @@ describe('oauth_base › storage', () => {
     const c = await t.createClient();
     const app = { ...(await t.db('oauth_applications').where('client_id', c.clientId).first()) };
     delete app.id;
-    await expect(t.db('oauth_applications').insert(app)).rejects.toThrow(/unique|UNIQUE/);
+    expect(await failure(t.db('oauth_applications').insert(app))).toMatch(/unique/i);
     await t.agent.post(t.path('/token')).type('form').set('Authorization', basic(c.clientId, c.clientSecret)).send({ grant_type: 'client_credentials' });
     const grant = { ...(await t.db('oauth_grants').first()) };
     delete grant.id;
-    await expect(t.db('oauth_grants').insert(grant)).rejects.toThrow(/unique|UNIQUE/);
+    expect(await failure(t.db('oauth_grants').insert(grant))).toMatch(/unique/i);
   });
 });
 
