@@ -76,8 +76,15 @@ export function oauth<const E extends readonly FeatureId[] = readonly []>(option
       } catch (e) {
         const err = toOAuthError(e);
         report(rt, ctx, err);
-        if (route.def.renderError) await route.def.renderError(ctx, err);
-        else renderJsonError(res, err, (ctx.values as { oauthRealm?: string }).oauthRealm ?? 'oauth');
+        try {
+          if (route.def.renderError) await route.def.renderError(ctx, err);
+          else renderJsonError(res, err, (ctx.values as { oauthRealm?: string }).oauthRealm ?? 'oauth');
+        } catch (renderFailure) {
+          // A renderer or a value it reads threw: never hand Express an error (its page shows the stack).
+          const fallback = new OAuthError('server_error', 'An unexpected error occurred', { reason: 'internal_error', cause: renderFailure });
+          report(rt, ctx, fallback);
+          renderJsonError(res, fallback, 'oauth');
+        }
       }
     };
     router[route.def.method](route.path, function oauthRouteHandler(req: Request, res: Response, next: NextFunction) {

@@ -57,11 +57,18 @@ export function requireOauthAuthorization(rt: Runtime, scopes: string[]): Reques
       (e: unknown) => {
         const err = toOAuthError(e);
         report(rt, ctx, err);
-        if (err.status >= 500) {
-          if (!res.headersSent) res.status(err.status).json(err.toJSON());
-          return;
+        try {
+          if (err.status >= 500) {
+            if (!res.headersSent) res.status(err.status).json(err.toJSON());
+            return;
+          }
+          renderBearerError(res, err, (ctx.values as unknown as ResourceValues).oauthRealm);
+        } catch (renderFailure) {
+          // A value read while answering threw: answer generically rather than leave an unhandled rejection.
+          const fallback = new OAuthError('server_error', 'An unexpected error occurred', { reason: 'internal_error', cause: renderFailure });
+          report(rt, ctx, fallback);
+          if (!res.headersSent) res.status(fallback.status).json(fallback.toJSON());
         }
-        renderBearerError(res, err, (ctx.values as unknown as ResourceValues).oauthRealm);
       },
     );
   };

@@ -102,3 +102,28 @@ describe('oauth_base › hooks', () => {
     expect(seen).toEqual(['invalid_client/bad_client_secret']);
   });
 });
+
+describe('oauth_base › failures while answering', () => {
+  const throwingRealm = () => {
+    throw new Error('realm lookup failed');
+  };
+
+  it('a value that throws while an error is rendered still gives a generic server_error JSON, no stack', async () => {
+    const t = await buildApp({ enable: ['client_credentials_grant'], oauthRealm: throwingRealm });
+    const c = await t.createClient();
+    const res = await tokenRequest(t, { clientId: c.clientId, clientSecret: 'wrong' });
+    expect(res.status).toBe(500);
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.body).toEqual({ error: 'server_error', error_description: 'An unexpected error occurred' });
+    expect(res.text).not.toMatch(/realm lookup failed|\.ts:\d+/);
+  });
+
+  it('a value that throws while a protected resource refuses a token gives a generic server_error JSON, no crash', async () => {
+    const t = await buildApp({ enable: ['client_credentials_grant'], oauthRealm: throwingRealm });
+    const res = await t.agent.get('/api/me').set('Authorization', 'Bearer unknown-token');
+    expect(res.status).toBe(500);
+    expect(res.body).toEqual({ error: 'server_error', error_description: 'An unexpected error occurred' });
+    expect(res.text).not.toContain('realm lookup failed');
+  });
+});
