@@ -84,6 +84,7 @@ export class Runtime {
         checkValueType(name, override, def.type);
         if (typeof override === 'function') {
           if (isSchemaValue(name)) throw new OAuthConfigurationError(`oauth(): option '${name}' must be a constant: table and column names are fixed at start-up (migrations and indexes use them).`);
+          if (name === 'oauthSecretCacheSize') throw new OAuthConfigurationError(`oauth(): option '${name}' must be a constant: the verified-secret cache is sized at start-up.`);
           this.valueFns.push([name, override as (ctx: OAuthContext) => unknown]);
         } else values[name] = override;
       }

@@ -79,6 +79,7 @@ describe('lib › feature system', () => {
       ['a route that is not a string', { tokenRoute: 5 }, "oauth(): option 'tokenRoute' must be a string path segment."],
       ['a table name that is a function', { oauthApplicationsTable: () => 'clients' }, "oauth(): option 'oauthApplicationsTable' must be a constant: table and column names are fixed at start-up (migrations and indexes use them)."],
       ['a column name that is a function', { oauthGrantsTokenHashColumn: () => 't' }, "oauth(): option 'oauthGrantsTokenHashColumn' must be a constant: table and column names are fixed at start-up (migrations and indexes use them)."],
+      ['a cache size that is a function', { oauthSecretCacheSize: () => 10 }, "oauth(): option 'oauthSecretCacheSize' must be a constant: the verified-secret cache is sized at start-up."],
       ['an issuer with a trailing slash', { issuer: 'https://auth.example/' }, "oauth(): option 'issuer' must be an http(s) URL without query, fragment or trailing slash (RFC 8414 §2)."],
       ['an issuer with a query', { issuer: 'https://auth.example?x=1' }, "oauth(): option 'issuer' must be an http(s) URL without query, fragment or trailing slash (RFC 8414 §2)."],
       ['onError that is not a function', { onError: 1 }, "oauth(): option 'onError' must be a function."],

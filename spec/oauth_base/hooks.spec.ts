@@ -65,6 +65,25 @@ describe('oauth_base › hooks', () => {
     expect(await countGrants(t)).toBe(0);
   });
 
+  it('beforeToken runs inside the transaction: its own writes through ctx.store roll back with the grant', async () => {
+    const t = await buildApp({
+      enable: ['client_credentials_grant'],
+      beforeToken: async (ctx: OAuthContext) => {
+        await ctx.store.applications.updateSecret(ctx.application!.id, 'audit-marker', null);
+      },
+      afterToken: async () => {
+        throw new OAuthError('access_denied', 'Denied after the fact');
+      },
+    });
+    const c = await t.createClient();
+    const res = await tokenRequest(t, c);
+    expectTokenError(res, 'access_denied', 'Denied after the fact');
+    expect(await countGrants(t)).toBe(0);
+    const row = await t.db('oauth_applications').where('id', c.id).first();
+    expect(row.client_secret).not.toBe('audit-marker');
+    expect((await tokenRequest(t, c)).status).toBe(400);
+  });
+
   it('a hook throwing a plain Error gives a generic server_error with no stack, rolls back, and logs without secrets', async () => {
     const t = await buildApp({
       enable: ['client_credentials_grant'],
