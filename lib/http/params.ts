@@ -14,7 +14,9 @@ export const MAX_PARAM_LENGTH = 16 * 1024;
 const FORM = 'application/x-www-form-urlencoded';
 
 const textParser = express.text({ type: FORM, limit: BODY_LIMIT, defaultCharset: 'utf-8' });
-const jsonParser = express.json({ limit: BODY_LIMIT, strict: true, type: ['application/json', 'application/*+json'] });
+const JSON_TYPES = ['application/json', 'application/*+json'];
+// Read as text and parsed here: JSON.parse keeps the last of repeated keys, which must be refused.
+const jsonParser = express.text({ type: JSON_TYPES, limit: BODY_LIMIT, defaultCharset: 'utf-8' });
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -32,11 +34,14 @@ export function parseBody(req: Request, res: Response, next: NextFunction): void
     return next();
   }
   if (!type) return next(new OAuthError('invalid_request', 'The request body must be application/x-www-form-urlencoded or application/json', { reason: 'malformed_body' }));
-  const parser: RequestHandler = req.is(FORM) ? textParser : req.is(['application/json', 'application/*+json']) ? jsonParser : unsupported;
+  const parser: RequestHandler = req.is(FORM) ? textParser : req.is(JSON_TYPES) ? jsonParser : unsupported;
   parser(req, res, (err?: unknown) => {
     if (err) return next(bodyError(err));
     try {
-      req.oauthParams = req.is(FORM) ? fromForm(typeof req.body === 'string' ? req.body : '') : fromJson(req.body);
+      const body: unknown = req.body;
+      if (typeof body === 'string') req.oauthParams = req.is(FORM) ? fromForm(body) : fromJsonText(body);
+      // A body parser of the host app (express.urlencoded(), express.json()) already read the stream.
+      else req.oauthParams = body === undefined ? collect([]) : fromJson(body);
       next();
     } catch (e) {
       next(e);
@@ -63,6 +68,35 @@ export function parseQuery(req: Request): OAuthParams {
 
 function fromForm(body: string): OAuthParams {
   return collect(new URLSearchParams(body).entries());
+}
+
+function fromJsonText(text: string): OAuthParams {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (e) {
+    throw new OAuthError('invalid_request', 'The request body could not be parsed', { reason: 'malformed_body', cause: e });
+  }
+  const params = fromJson(body);
+  const repeated = repeatedJsonKey(text);
+  if (repeated !== undefined) throw duplicate(repeated);
+  return params;
+}
+
+/** One member of a flat object whose values are strings or null (all `fromJson` lets through). */
+const JSON_MEMBER = /\s*("(?:[^"\\]|\\.)*")\s*:\s*(?:"(?:[^"\\]|\\.)*"|null)\s*([,}])/y;
+
+/** RFC 6749 §3.2: the first key of a JSON object that appears twice (JSON.parse keeps only the last). */
+function repeatedJsonKey(text: string): string | undefined {
+  const seen = new Set<string>();
+  JSON_MEMBER.lastIndex = text.indexOf('{') + 1;
+  for (let m = JSON_MEMBER.exec(text); m; m = JSON_MEMBER.exec(text)) {
+    const key = JSON.parse(m[1]!) as string;
+    if (seen.has(key)) return key;
+    seen.add(key);
+    if (m[2] === '}') break;
+  }
+  return undefined;
 }
 
 function fromJson(body: unknown): OAuthParams {

@@ -165,3 +165,38 @@ describe('oauth_base › token_endpoint', () => {
     t.logger.assertNoSecrets([client.clientSecret, `${client.clientSecret}x`, `${client.clientSecret}y`, ok.body.access_token]);
   });
 });
+
+describe('oauth_base › token_endpoint behind host body parsers', () => {
+  it('reads a body the host app already parsed with express.urlencoded() and express.json()', async () => {
+    const express = (await import('express')).default;
+    const t = await buildApp({ enable: ['client_credentials_grant'] }, {
+      setup: (app) => {
+        app.use(express.urlencoded({ extended: false }));
+        app.use(express.json());
+      },
+    });
+    const c = await t.createClient();
+    const post = () => t.agent.post(t.path('/token')).set('Authorization', basic(c.clientId, c.clientSecret));
+    const form = await post().type('form').send('grant_type=client_credentials&scope=books.read');
+    expect(form.status).toBe(200);
+    expect(form.body).toEqual(tokenBody('books.read'));
+    const json = await post().send({ grant_type: 'client_credentials', scope: 'books.write' });
+    expect(json.status).toBe(200);
+    expect(json.body).toEqual(tokenBody('books.write'));
+    expectTokenError(await post().type('form').send('grant_type=client_credentials&scope=a&scope=b'), 'invalid_request', "Parameter 'scope' must not be repeated");
+    expectTokenError(await post().send({ grant_type: 'client_credentials', scope: { a: 1 } }), 'invalid_request', "Parameter 'scope' must be a string");
+  });
+});
+
+describe('oauth_base › token_endpoint JSON keys', () => {
+  it('rejects a key repeated in a JSON body with invalid_request (RFC 6749 §3.2)', async () => {
+    const t = await buildApp({ enable: ['client_credentials_grant'] });
+    const c = await t.createClient();
+    const post = (body: string) => t.agent.post(t.path('/token')).set('Authorization', basic(c.clientId, c.clientSecret)).set('Content-Type', 'application/json').send(body);
+    expectTokenError(await post('{"grant_type":"client_credentials","scope":"books.read","scope":"admin"}'), 'invalid_request', "Parameter 'scope' must not be repeated");
+    expectTokenError(await post('{"grant_type":"client_credentials","\\u0073cope":"books.read", "scope" : null}'), 'invalid_request', "Parameter 'scope' must not be repeated");
+    const ok = await post(' { "grant_type" : "client_credentials" , "scope":"books.read", "note": "a \\"quoted\\" , \\\\ value}" } ');
+    expect(ok.status).toBe(200);
+    expect(ok.body).toEqual(tokenBody('books.read'));
+  });
+});
