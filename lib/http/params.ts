@@ -74,8 +74,9 @@ function fromJsonText(text: string): OAuthParams {
   let body: unknown;
   try {
     body = JSON.parse(text);
-  } catch (e) {
-    throw new OAuthError('invalid_request', 'The request body could not be parsed', { reason: 'malformed_body', cause: e });
+  } catch {
+    // No cause: V8's SyntaxError quotes the start of the body, which may be a credential.
+    throw new OAuthError('invalid_request', 'The request body could not be parsed', { reason: 'malformed_body' });
   }
   const params = fromJson(body);
   const repeated = repeatedJsonKey(text);

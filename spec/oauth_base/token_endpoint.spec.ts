@@ -76,6 +76,13 @@ describe('oauth_base › token_endpoint', () => {
     expectTokenError(res, 'invalid_request', 'The request body could not be parsed');
   });
 
+  it('does not log the start of a malformed JSON body, which may be a credential', async () => {
+    const res = await t.agent.post(t.path('/token')).set('Content-Type', 'application/json').send('SECRETXYZ1');
+    expectTokenError(res, 'invalid_request', 'The request body could not be parsed');
+    expect(t.logger.lines.some((l) => l.includes('malformed_body'))).toBe(true);
+    t.logger.assertNoSecrets(['SECRETXYZ1']);
+  });
+
   it('rejects an oversized body with invalid_request (not 413)', async () => {
     const res = await post().type('form').send(`grant_type=client_credentials&scope=${'a'.repeat(70 * 1024)}`);
     expectTokenError(res, 'invalid_request', 'The request body is too large');
