@@ -3,10 +3,9 @@
  * request, its parameters, the resolved values and methods, the store and the transaction.
  */
 import type { Request, Response } from 'express';
-import type { Knex } from 'knex';
 import { OAuthError } from './errors';
 import type { Application, Grant } from './store';
-import { Store } from './store';
+import type { Store } from './store';
 import type { Runtime } from './runtime';
 import type { ClientAuthMethodDef, GrantTypeDef, MetadataDef } from './feature';
 import type { VerifiedSecretCache } from './crypto';
@@ -128,12 +127,12 @@ export class ContextImpl implements OAuthContext {
   }
 
   async transaction<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.storeInstance.db.isTransaction) return fn();
+    if (this.storeInstance.inTransaction) return fn();
     const outer = this.storeInstance;
     let committedError: OAuthError | undefined;
     try {
-      const result = await (outer.db as Knex).transaction(async (trx) => {
-        this.storeInstance = new Store(trx, outer.schema);
+      const result = await outer.transaction(async (store) => {
+        this.storeInstance = store;
         try {
           return await fn();
         } catch (e) {

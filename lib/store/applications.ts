@@ -1,6 +1,6 @@
 /** Queries on the applications table. Returns `Application` objects, never raw rows. */
-import type { Knex } from 'knex';
 import type { Schema } from './schema';
+import type { Sql } from './sql';
 import { fromList, toDate, toId, toList, toStr } from './rows';
 
 /** A registered client application. */
@@ -67,20 +67,20 @@ export function applicationFromRow(schema: Schema, row: Record<string, unknown>)
 
 export class ApplicationStore {
   constructor(
-    private readonly db: Knex | Knex.Transaction,
+    private readonly sql: Sql,
     private readonly schema: Schema,
   ) {}
 
   /** One indexed equality query on the unique client_id column. */
   async findByClientId(clientId: string): Promise<Application | undefined> {
     const { table, columns } = this.schema.applications;
-    const row = await this.db(table).where(columns.clientId, clientId).first();
+    const row = await this.sql.first('applications.findByClientId', (q, p) => q(table).where(columns.clientId, p(0)).first(), [clientId]);
     return row ? applicationFromRow(this.schema, row) : undefined;
   }
 
   async findById(id: number): Promise<Application | undefined> {
     const { table, columns } = this.schema.applications;
-    const row = await this.db(table).where(columns.id, id).first();
+    const row = await this.sql.table(table).where(columns.id, id).first();
     return row ? applicationFromRow(this.schema, row) : undefined;
   }
 
@@ -110,14 +110,13 @@ export class ApplicationStore {
       [c.softwareVersion]: app.softwareVersion,
       [c.createdAt]: app.createdAt,
     };
-    const [inserted] = await this.db(table).insert(row).returning(c.id);
-    const id = toId(typeof inserted === 'object' && inserted !== null ? (inserted as Record<string, unknown>)[c.id] : inserted);
+    const id = await this.sql.insert('applications.insert', (q, p) => q(table).insert(Object.fromEntries(Object.keys(row).map((n, i) => [n, p(i)]))), Object.values(row), c.id);
     return { ...app, id };
   }
 
   /** Replaces the secret hash (and the encrypted copy, when kept). */
   async updateSecret(id: number, clientSecretHash: string, clientSecretEncrypted: string | null): Promise<void> {
     const { table, columns: c } = this.schema.applications;
-    await this.db(table).where(c.id, id).update({ [c.clientSecretHash]: clientSecretHash, [c.clientSecretEncrypted]: clientSecretEncrypted });
+    await this.sql.table(table).where(c.id, id).update({ [c.clientSecretHash]: clientSecretHash, [c.clientSecretEncrypted]: clientSecretEncrypted });
   }
 }

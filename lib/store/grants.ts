@@ -1,6 +1,6 @@
 /** Queries on the grants table. Every lookup is one indexed equality query on a hash column. */
-import type { Knex } from 'knex';
 import type { Schema } from './schema';
+import type { Sql } from './sql';
 import { fromList, toDate, toId, toList, toStr } from './rows';
 
 /** One authorization: the code, then the access and refresh tokens it was exchanged for. */
@@ -73,13 +73,10 @@ export interface TokenFields {
   tokenScopes?: string[] | null;
 }
 
-/** Placeholder binding of the compiled token lookup, replaced by the hash at each call. */
-const TOKEN_HASH = '\0token-hash';
-const tokenLookups = new WeakMap<Schema, Map<string, Knex.Sql>>();
 
 export class GrantStore {
   constructor(
-    private readonly db: Knex | Knex.Transaction,
+    private readonly sql: Sql,
     private readonly schema: Schema,
   ) {}
 
@@ -103,8 +100,9 @@ export class GrantStore {
       [c.codeChallengeMethod]: grant.codeChallengeMethod,
       [c.createdAt]: grant.createdAt,
     };
-    const [inserted] = await this.db(table).insert(row).returning(c.id);
-    const id = toId(typeof inserted === 'object' && inserted !== null ? (inserted as Record<string, unknown>)[c.id] : inserted);
+    // Compiled once per column set (host columns from resourceOwnerParams add to the set).
+    const names = Object.keys(row);
+    const id = await this.sql.insert(`grants.insert:${names.join(',')}`, (q, p) => q(table).insert(Object.fromEntries(names.map((n, i) => [n, p(i)]))), names.map((n) => row[n]), c.id);
     return { ...grant, id, codeRedeemedAt: null, revokedAt: null };
   }
 
@@ -114,24 +112,18 @@ export class GrantStore {
    * the caller can say why a token is refused.
    */
   async findByTokenHash(tokenHash: string): Promise<GrantWithClient | undefined> {
-    // The hot path of every protected request: the SQL is compiled once per schema, not built per call.
-    const dialect = String((this.db.client as { dialect?: string }).dialect);
-    let compiled = tokenLookups.get(this.schema);
-    if (!compiled) tokenLookups.set(this.schema, (compiled = new Map()));
-    let q = compiled.get(dialect);
-    if (!q) {
-      const g = this.schema.grants;
-      const a = this.schema.applications;
-      q = this.db(g.table)
-        .join(a.table, `${a.table}.${a.columns.id}`, `${g.table}.${g.columns.oauthApplicationId}`)
-        .where(`${g.table}.${g.columns.tokenHash}`, TOKEN_HASH)
-        .first(`${g.table}.*`, this.db.ref(`${a.table}.${a.columns.clientId}`).as('__client_id'))
-        .toSQL();
-      compiled.set(dialect, q);
-    }
-    const result: unknown = await this.db.raw(q.sql, q.bindings.map((b) => (b === TOKEN_HASH ? tokenHash : b)) as Knex.RawBinding[]);
-    const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as Record<string, unknown>[];
-    const row = rows[0];
+    const g = this.schema.grants;
+    const a = this.schema.applications;
+    // The hot path of every protected request: compiled once, one indexed equality query.
+    const row = await this.sql.first(
+      'grants.findByTokenHash',
+      (q, p) =>
+        q(g.table)
+          .join(a.table, `${a.table}.${a.columns.id}`, `${g.table}.${g.columns.oauthApplicationId}`)
+          .where(`${g.table}.${g.columns.tokenHash}`, p(0))
+          .first(`${g.table}.*`, this.sql.ref(`${a.table}.${a.columns.clientId}`).as('__client_id')),
+      [tokenHash],
+    );
     if (!row) return undefined;
     const grant = grantFromRow(this.schema, row);
     // The access token carries the scopes it was issued with, which a refresh may have narrowed.
@@ -140,19 +132,19 @@ export class GrantStore {
 
   async findByRefreshTokenHash(refreshTokenHash: string): Promise<Grant | undefined> {
     const { table, columns: c } = this.schema.grants;
-    const row = await this.db(table).where(c.refreshTokenHash, refreshTokenHash).first();
+    const row = await this.sql.first('grants.findByRefreshTokenHash', (q, p) => q(table).where(c.refreshTokenHash, p(0)).first(), [refreshTokenHash]);
     return row ? grantFromRow(this.schema, row) : undefined;
   }
 
   async findByCodeHash(oauthApplicationId: number, codeHash: string): Promise<Grant | undefined> {
     const { table, columns: c } = this.schema.grants;
-    const row = await this.db(table).where(c.oauthApplicationId, oauthApplicationId).andWhere(c.codeHash, codeHash).first();
+    const row = await this.sql.table(table).where(c.oauthApplicationId, oauthApplicationId).andWhere(c.codeHash, codeHash).first();
     return row ? grantFromRow(this.schema, row) : undefined;
   }
 
   async findById(id: number): Promise<Grant | undefined> {
     const { table, columns: c } = this.schema.grants;
-    const row = await this.db(table).where(c.id, id).first();
+    const row = await this.sql.table(table).where(c.id, id).first();
     return row ? grantFromRow(this.schema, row) : undefined;
   }
 
@@ -162,7 +154,7 @@ export class GrantStore {
    */
   async redeemCode(grantId: number, now: Date, tokens: TokenFields): Promise<boolean> {
     const { table, columns: c } = this.schema.grants;
-    const changed = await this.db(table)
+    const changed = await this.sql.table(table)
       .where(c.id, grantId)
       .whereNull(c.codeRedeemedAt)
       .whereNull(c.revokedAt)
@@ -177,18 +169,25 @@ export class GrantStore {
    */
   async rotateTokens(grantId: number, expectedRefreshTokenHash: string, tokens: TokenFields): Promise<boolean> {
     const { table, columns: c } = this.schema.grants;
-    const changed = await this.db(table)
-      .where(c.id, grantId)
-      .where(c.refreshTokenHash, expectedRefreshTokenHash)
-      .whereNull(c.revokedAt)
-      .update(this.tokenColumns(tokens));
+    const set = this.tokenColumns(tokens);
+    const names = Object.keys(set);
+    const changed = await this.sql.changes(
+      `grants.rotateTokens:${names.join(',')}`,
+      (q, p) =>
+        q(table)
+          .where(c.id, p(0))
+          .where(c.refreshTokenHash, p(1))
+          .whereNull(c.revokedAt)
+          .update(Object.fromEntries(names.map((n, i) => [n, p(i + 2)]))),
+      [grantId, expectedRefreshTokenHash, ...names.map((n) => set[n])],
+    );
     return changed === 1;
   }
 
   /** Marks a grant revoked (its code, access and refresh tokens at once). Idempotent. */
   async revoke(grantId: number, now: Date): Promise<boolean> {
     const { table, columns: c } = this.schema.grants;
-    const changed = await this.db(table).where(c.id, grantId).whereNull(c.revokedAt).update({ [c.revokedAt]: now });
+    const changed = await this.sql.table(table).where(c.id, grantId).whereNull(c.revokedAt).update({ [c.revokedAt]: now });
     return changed === 1;
   }
 

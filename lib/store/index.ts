@@ -5,6 +5,7 @@ import { ApplicationStore } from './applications';
 import { GrantStore } from './grants';
 import { RetiredRefreshTokenStore } from './retired_refresh_tokens';
 import { JtiStore } from './jtis';
+import { Sql } from './sql';
 
 export type { Application, NewApplication } from './applications';
 export type { Grant, GrantWithClient, NewGrant, TokenFields } from './grants';
@@ -18,19 +19,28 @@ export class Store {
   readonly retiredRefreshTokens: RetiredRefreshTokenStore;
   readonly jtis: JtiStore;
 
+  private readonly sql: Sql;
+
   constructor(
     readonly db: Knex | Knex.Transaction,
     readonly schema: Schema,
+    sql?: Sql,
   ) {
-    this.applications = new ApplicationStore(db, schema);
-    this.grants = new GrantStore(db, schema);
-    this.retiredRefreshTokens = new RetiredRefreshTokenStore(db, schema);
-    this.jtis = new JtiStore(db, schema);
+    this.sql = sql ?? new Sql(db, schema);
+    this.applications = new ApplicationStore(this.sql, schema);
+    this.grants = new GrantStore(this.sql, schema);
+    this.retiredRefreshTokens = new RetiredRefreshTokenStore(this.sql, schema);
+    this.jtis = new JtiStore(this.sql, schema);
+  }
+
+  /** Whether this store is bound to a transaction. */
+  get inTransaction(): boolean {
+    return this.sql.inTransaction;
   }
 
   /** Runs `fn` with a store bound to one transaction; nested calls reuse it. */
   async transaction<T>(fn: (store: Store) => Promise<T>): Promise<T> {
-    if (this.db.isTransaction) return fn(this);
-    return (this.db as Knex).transaction((trx) => fn(new Store(trx, this.schema)));
+    if (this.sql.inTransaction) return fn(this);
+    return this.sql.transaction((sql) => fn(new Store(sql.db, this.schema, sql)));
   }
 }

@@ -1,10 +1,10 @@
 /** Used JWT assertion ids (RFC 7523 §3 item 7): single use across processes, purged after expiry. */
-import type { Knex } from 'knex';
 import type { Schema } from './schema';
+import type { Sql } from './sql';
 
 export class JtiStore {
   constructor(
-    private readonly db: Knex | Knex.Transaction,
+    private readonly sql: Sql,
     private readonly schema: Schema,
   ) {}
 
@@ -14,7 +14,7 @@ export class JtiStore {
    */
   async use(issuer: string, jti: string, expiresAt: Date): Promise<boolean> {
     const { table, columns: c } = this.schema.jtis;
-    const rows = await this.db(table)
+    const rows = await this.sql.table(table)
       .insert({ [c.issuer]: issuer, [c.jti]: jti, [c.expiresAt]: expiresAt })
       .onConflict([c.issuer, c.jti])
       .ignore()
@@ -25,6 +25,6 @@ export class JtiStore {
   /** Deletes the ids of assertions that have expired (they can no longer be replayed). */
   async purgeExpired(now: Date): Promise<number> {
     const { table, columns: c } = this.schema.jtis;
-    return this.db(table).where(c.expiresAt, '<=', now).delete();
+    return this.sql.table(table).where(c.expiresAt, '<=', now).delete();
   }
 }
