@@ -91,6 +91,7 @@ export function unknownOption(name: string, known: Iterable<string>, allKnown: M
 export function optionNames(features: readonly AnyFeature[]): Map<string, { kind: 'value' | 'method' | 'hook' | 'route'; feature: string }> {
   const out = new Map<string, { kind: 'value' | 'method' | 'hook' | 'route'; feature: string }>();
   const add = (name: string, kind: 'value' | 'method' | 'hook' | 'route', feature: string) => {
+    if ((FRAMEWORK_OPTIONS as readonly string[]).includes(name)) throw new OAuthConfigurationError(`oauth(): feature '${feature}' declares '${name}', an option of oauth() itself.`);
     const prev = out.get(name);
     if (prev && prev.feature !== feature) {
       throw new OAuthConfigurationError(`oauth(): feature '${feature}' declares '${name}', already declared by '${prev.feature}'.`);

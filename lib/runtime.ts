@@ -3,7 +3,7 @@
  * values, methods and hooks, the contribution registries and the store. Built once at start-up.
  */
 import type { Knex } from 'knex';
-import type { AnyFeature, ClientAuthMethodDef, GrantTypeDef, MetadataDef, RouteDef } from './feature';
+import type { AnyFeature, ClientAuthMethodDef, GrantTypeDef, MetadataDef, RouteDef, ValueType } from './feature';
 import type { OAuthContext } from './context';
 import { OAuthError } from './errors';
 import { VerifiedSecretCache } from './crypto';
@@ -44,7 +44,7 @@ export class Runtime {
   private readonly extensionPoints = new Map<string, unknown[]>();
   readonly secretCache: VerifiedSecretCache;
   private readonly appValues: Readonly<Record<string, unknown>>;
-  private readonly valueFns: [string, (ctx: OAuthContext) => unknown][] = [];
+  private readonly valueFns: [string, (ctx: OAuthContext) => unknown, ValueType][] = [];
   private readonly methodsProto: Record<string, Fn> = {};
   private readonly superProto: Record<string, Fn> = {};
 
@@ -85,7 +85,7 @@ export class Runtime {
         if (typeof override === 'function') {
           if (isSchemaValue(name)) throw new OAuthConfigurationError(`oauth(): option '${name}' must be a constant: table and column names are fixed at start-up (migrations and indexes use them).`);
           if (name === 'oauthSecretCacheSize') throw new OAuthConfigurationError(`oauth(): option '${name}' must be a constant: the verified-secret cache is sized at start-up.`);
-          this.valueFns.push([name, override as (ctx: OAuthContext) => unknown]);
+          this.valueFns.push([name, override as (ctx: OAuthContext) => unknown, def.type]);
         } else values[name] = override;
       }
       for (const r of f.routes) {
@@ -150,7 +150,17 @@ export class Runtime {
   valuesFor(ctx: OAuthContext): any {
     if (this.valueFns.length === 0) return this.appValues;
     const o = Object.create(this.appValues);
-    for (const [name, fn] of this.valueFns) Object.defineProperty(o, name, { get: () => fn(ctx), enumerable: true });
+    for (const [name, fn, type] of this.valueFns) {
+      // What the function returns is checked like a constant: a wrong type is a server error, not a wrong response.
+      Object.defineProperty(o, name, {
+        get: () => {
+          const v = fn(ctx);
+          checkValueType(name, v, type);
+          return v;
+        },
+        enumerable: true,
+      });
+    }
     return o;
   }
 

@@ -52,6 +52,11 @@ describe('lib › feature system', () => {
       expect(() => new Runtime({ oauth_base: oauthBase, c: c as never }, { db, enable: ['c'] })).toThrow("oauth(): feature 'c' declares 'tokenRoute', already declared by 'oauth_base'.");
     });
 
+    it('rejects a feature declaring an option of oauth() itself', () => {
+      const d = defineFeature({ id: 'd', doc: 'D.', values: { issuer: value('x', 'Shadows the issuer option.') } });
+      expect(() => optionNames([d])).toThrow(new OAuthConfigurationError("oauth(): feature 'd' declares 'issuer', an option of oauth() itself."));
+    });
+
     it('no two registered features collide', () => {
       expect(() => optionNames(Object.values(FEATURES))).not.toThrow();
     });
@@ -122,6 +127,16 @@ describe('lib › feature system', () => {
       expect((await send()).body.expires_in).toBe(30);
       expect(calls).toBeGreaterThanOrEqual(2);
     });
+  });
+
+  it('a value function returning the wrong type is a generic server_error, logged with the option name', async () => {
+    const t = await buildApp({ enable: ['client_credentials_grant'], oauthAccessTokenExpiresIn: () => '600' });
+    const c = await t.createClient();
+    const res = await t.agent.post(t.path('/token')).type('form').set('Authorization', basic(c.clientId, c.clientSecret)).send({ grant_type: 'client_credentials' });
+    expect(res.status).toBe(500);
+    expect(res.body).toEqual({ error: 'server_error', error_description: 'An unexpected error occurred' });
+    expect(t.logger.lines.some((l) => l.includes("option 'oauthAccessTokenExpiresIn' must be a number"))).toBe(true);
+    expect(Number(((await t.db('oauth_grants').count({ n: '*' })) as { n: unknown }[])[0]!.n)).toBe(0);
   });
 
   describe('method overrides', () => {
