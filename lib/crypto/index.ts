@@ -67,7 +67,7 @@ export class VerifiedSecretCache {
     }
   }
 
-  /** Forgets every entry of an application (after its secret changes). */
+  /** Forgets every entry (entries of a changed secret are never hit again anyway: the key covers the stored hash). */
   clear(): void {
     this.entries.clear();
   }
