@@ -31,6 +31,9 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 /** Requests per refresh round; each needs a refresh token of its own. */
 const REFRESH_AMOUNT = Number(process.env.BENCH_REFRESH_AMOUNT ?? 2500);
 const SQLITE_SYNCHRONOUS = (process.env.BENCH_SQLITE_SYNCHRONOUS ?? 'FULL').toUpperCase();
+/** `file` (default): a WAL database on disk. `memory`: the same schema in memory, which shows the library's own cost without the file system's. */
+const SQLITE_STORAGE = process.env.BENCH_SQLITE ?? 'file';
+if (!['file', 'memory'].includes(SQLITE_STORAGE)) throw new Error('BENCH_SQLITE must be file or memory');
 if (!['FULL', 'NORMAL'].includes(SQLITE_SYNCHRONOUS)) throw new Error('BENCH_SQLITE_SYNCHRONOUS must be FULL or NORMAL');
 const TARGETS = { token: 0.6, protected: 0.8, refresh: 0.45 } as const;
 
@@ -53,9 +56,11 @@ async function serve(): Promise<void> {
   // rollback journal. synchronous stays FULL (every commit durable) unless BENCH_SQLITE_SYNCHRONOUS says otherwise.
   const db = knex({
     client: 'better-sqlite3',
-    connection: { filename: join(dir, 'bench.sqlite3') },
+    connection: { filename: SQLITE_STORAGE === 'memory' ? ':memory:' : join(dir, 'bench.sqlite3') },
     useNullAsDefault: true,
     pool: {
+      min: 1,
+      max: 1,
       afterCreate(conn: { pragma(p: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
         conn.pragma('journal_mode = WAL');
         conn.pragma(`synchronous = ${SQLITE_SYNCHRONOUS}`);
@@ -229,7 +234,7 @@ async function main(): Promise<void> {
     server.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
   });
   console.log(`express-oauth-features bench: ${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION} s (refresh: ${REFRESH_AMOUNT} requests), best round per side`);
-  console.log(`SQLite file database (WAL, synchronous=${SQLITE_SYNCHRONOUS}), default options, client secret bcrypt cost 10 (verified-secret cache on, the default)\n`);
+  console.log(`${SQLITE_STORAGE === 'memory' ? 'SQLite in-memory database' : `SQLite file database (WAL, synchronous=${SQLITE_SYNCHRONOUS})`}, default options, client secret bcrypt cost 10 (verified-secret cache on, the default)\n`);
 
   const form = { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(setup.clientId, setup.clientSecret) };
   const tokenPost = (origin: string): autocannon.Options => ({ url: `${origin}/token`, method: 'POST', headers: form, body: 'grant_type=client_credentials', duration: DURATION });

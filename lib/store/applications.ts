@@ -74,7 +74,7 @@ export class ApplicationStore {
   /** One indexed equality query on the unique client_id column. */
   async findByClientId(clientId: string): Promise<Application | undefined> {
     const { table, columns } = this.schema.applications;
-    const row = await this.sql.first('applications.findByClientId', (q, p) => q(table).where(columns.clientId, p(0)).first(), [clientId]);
+    const row = await this.sql.first('applications.findByClientId', (q, p) => q(table).where(columns.clientId, p(0)), [clientId]);
     return row ? applicationFromRow(this.schema, row) : undefined;
   }
 

@@ -121,7 +121,7 @@ export class GrantStore {
         q(g.table)
           .join(a.table, `${a.table}.${a.columns.id}`, `${g.table}.${g.columns.oauthApplicationId}`)
           .where(`${g.table}.${g.columns.tokenHash}`, p(0))
-          .first(`${g.table}.*`, this.sql.ref(`${a.table}.${a.columns.clientId}`).as('__client_id')),
+          .select(`${g.table}.*`, this.sql.ref(`${a.table}.${a.columns.clientId}`).as('__client_id')),
       [tokenHash],
     );
     if (!row) return undefined;
@@ -132,7 +132,7 @@ export class GrantStore {
 
   async findByRefreshTokenHash(refreshTokenHash: string): Promise<Grant | undefined> {
     const { table, columns: c } = this.schema.grants;
-    const row = await this.sql.first('grants.findByRefreshTokenHash', (q, p) => q(table).where(c.refreshTokenHash, p(0)).first(), [refreshTokenHash]);
+    const row = await this.sql.first('grants.findByRefreshTokenHash', (q, p) => q(table).where(c.refreshTokenHash, p(0)), [refreshTokenHash]);
     return row ? grantFromRow(this.schema, row) : undefined;
   }
 

@@ -26,7 +26,7 @@ export class RetiredRefreshTokenStore {
 
   async findByTokenHash(tokenHash: string): Promise<RetiredRefreshToken | undefined> {
     const { table, columns: c } = this.schema.retiredRefreshTokens;
-    const row = await this.sql.first('retiredRefreshTokens.findByTokenHash', (q, p) => q(table).where(c.tokenHash, p(0)).first(), [tokenHash]);
+    const row = await this.sql.first('retiredRefreshTokens.findByTokenHash', (q, p) => q(table).where(c.tokenHash, p(0)), [tokenHash]);
     return row ? { oauthGrantId: toId(row[c.oauthGrantId]), retiredAt: toDate(row[c.retiredAt]) ?? new Date(0) } : undefined;
   }
 }

@@ -19,6 +19,8 @@ interface SqliteStatement {
   run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
 }
 interface PoolClient {
+  /** knex's tarn pool: its idle connections are `free[i].resource`. */
+  pool?: { free?: { resource: unknown }[] };
   acquireConnection(): Promise<unknown>;
   releaseConnection(conn: unknown): Promise<unknown> | unknown;
   config: { client?: unknown };
@@ -76,10 +78,14 @@ export class Sql {
     return this.db.ref(name);
   }
 
-  /** The first row of a select built with `.first()`. */
+  /**
+   * The first row of a select. The limit is written into the SQL rather than bound: SQLite
+   * re-plans a statement whose LIMIT is a parameter (~40 µs instead of ~5 µs per lookup).
+   */
   async first(key: string, build: Build, params: readonly unknown[]): Promise<Record<string, unknown> | undefined> {
-    if (!this.sqlite) return (await build((t) => this.table(t), (i) => params[i])) as Record<string, unknown> | undefined;
-    return this.withStatement(key, build, params, (stmt, binds) => stmt.get(...binds) as Record<string, unknown> | undefined);
+    const one: Build = (q, p) => build(q, p).limit(1, { skipBinding: true });
+    if (!this.sqlite) return ((await one((t) => this.table(t), (i) => params[i])) as Record<string, unknown>[])[0];
+    return this.withStatement(key, one, params, (stmt, binds) => stmt.get(...binds) as Record<string, unknown> | undefined);
   }
 
   /** An update or delete: the number of rows changed. */
@@ -124,6 +130,10 @@ export class Sql {
     const binds = compiled.slots.map((s) => toSqlite('param' in s ? params[s.param] : s.constant));
     if (this.pinned) return exec(prepared(this.pinned, compiled.sql), binds);
     const client = this.db.client as PoolClient;
+    // better-sqlite3 runs a statement synchronously, so an idle pooled connection can serve it
+    // without a checkout (which costs ~60 µs of pool bookkeeping): nothing else can use it meanwhile.
+    const idle = client.pool?.free?.[0]?.resource as SqliteConnection | undefined;
+    if (idle) return exec(prepared(idle, compiled.sql), binds);
     const conn = (await client.acquireConnection()) as SqliteConnection;
     try {
       return exec(prepared(conn, compiled.sql), binds);
