@@ -19,6 +19,7 @@ import { OAuthConfigurationError } from '../lib/options';
 import { requireParam } from '../lib/http/params';
 import { grantableScopes } from '../lib/scopes';
 import { issueDirectGrant } from '../lib/tokens';
+import { supportedAuthMethods } from '../lib/client_auth';
 import { aeadDecrypt, aeadEncrypt, parseAeadKey } from '../lib/crypto/aead';
 import { checkJwksUri, parseKeySet, type KeySet } from '../lib/jwks';
 import { jtiValues } from '../lib/store/schema';
@@ -105,7 +106,8 @@ export default defineFeature({
   grantTypes: {
     [JWT_BEARER_GRANT_TYPE]: { parameters: ['assertion', 'scope'], clientAuthentication: 'assertion', handler: jwtBearerGrant },
   },
-  clientAuthMethods: { client_secret_jwt: clientSecretJwt, private_key_jwt: privateKeyJwt },
+  // client_secret_jwt needs the secret back, so it works only once secrets can be kept encrypted.
+  clientAuthMethods: { client_secret_jwt: { ...clientSecretJwt, available: (ctx) => ctx.values.oauthClientSecretEncryptionKey !== null }, private_key_jwt: privateKeyJwt },
   metadata: { token_endpoint_auth_signing_alg_values_supported: signingAlgorithms },
   tables: ['jtis'],
   validate,
@@ -203,8 +205,8 @@ function hasClientCredentials(ctx: OAuthContext): boolean {
 
 /** RFC 8414 §2: the algorithms of the JWT methods the server accepts (HMAC only once secrets can be kept encrypted). */
 function signingAlgorithms(ctx: OAuthContext): string[] | undefined {
-  const supported = ctx.values.oauthTokenEndpointAuthMethodsSupported ?? [...ctx.runtime.clientAuthMethods.keys()];
-  const hmac = supported.includes('client_secret_jwt') && ctx.values.oauthClientSecretEncryptionKey !== null;
+  const supported = supportedAuthMethods(ctx);
+  const hmac = supported.includes('client_secret_jwt');
   const algs = [
     ...(hmac ? ctx.values.oauthJwtBearerClientSecretJwtAlgorithms : []),
     ...(supported.includes('private_key_jwt') ? ctx.values.oauthJwtBearerPrivateKeyJwtAlgorithms : []),

@@ -7,7 +7,7 @@ import type { Request } from 'express';
 import type { OAuthContext } from '../lib/context';
 import { defineFeature, method, value, type MethodsOf, type ValuesOf } from '../lib/feature';
 import { OAuthError } from '../lib/errors';
-import { authenticateClient, clientSecretBasic, clientSecretPost, none } from '../lib/client_auth';
+import { authenticateClient, clientSecretBasic, clientSecretPost, none, supportedAuthMethods } from '../lib/client_auth';
 import { bcryptHash, bcryptMatches, randomToken, sha256 } from '../lib/crypto';
 import { requireParam } from '../lib/http/params';
 import { setNoCache } from '../lib/http/no_cache';
@@ -130,11 +130,6 @@ async function metadataRoute(ctx: OAuthContext): Promise<void> {
   }
   ctx.res.setHeader('Cache-Control', ctx.values.oauthMetadataCacheControl);
   ctx.res.status(200).json(doc);
-}
-
-/** The server-wide list: the configured one, or every method of the enabled features. */
-function supportedAuthMethods(ctx: OAuthContext): string[] {
-  return ctx.values.oauthTokenEndpointAuthMethodsSupported ?? [...ctx.runtime.clientAuthMethods.keys()];
 }
 
 async function secretMatches(ctx: OAuthContext, app: Application, secret: string): Promise<boolean> {

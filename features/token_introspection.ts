@@ -6,10 +6,11 @@
  */
 import type { OAuthContext } from '../lib/context';
 import { defineFeature, method, value, type MethodsOf, type ValuesOf } from '../lib/feature';
-import { invalidClient } from '../lib/client_auth';
+import { invalidClient, supportedAuthMethods } from '../lib/client_auth';
 import { requireParam } from '../lib/http/params';
 import { setNoCache } from '../lib/http/no_cache';
 import type { Application, Grant } from '../lib/store';
+import { findTokenGrant, type TokenKind } from '../lib/tokens';
 import oauthBase from './oauth_base';
 
 const values = {
@@ -50,7 +51,6 @@ export default defineFeature({
   },
 });
 
-type TokenKind = 'access_token' | 'refresh_token';
 
 /** The RFC 7662 §2.2 response of an active token; null members are left out. */
 export interface IntrospectionResponse {
@@ -77,29 +77,14 @@ async function introspectRoute(ctx: OAuthContext): Promise<void> {
   // client's client_id authenticates nobody.
   if (!authMethods(ctx).includes(ctx.clientAuthMethod ?? '')) throw invalidClient(ctx, 'auth_method_not_allowed');
   const token = requireParam(ctx.params, 'token');
-  const found = await findToken(ctx, token, ctx.params.token_type_hint);
+  const found = await findTokenGrant(ctx, token, ctx.params.token_type_hint);
   const body = found ? await describeToken(ctx, found.grant, found.kind) : undefined;
   ctx.res.status(200).json(body ?? { active: false });
 }
 
 /** The client-authentication methods of the token endpoint, except `none`. */
 function authMethods(ctx: OAuthContext): string[] {
-  const all = ctx.values.oauthTokenEndpointAuthMethodsSupported ?? [...ctx.runtime.clientAuthMethods.keys()];
-  return all.filter((m) => m !== 'none');
-}
-
-/**
- * The grant holding the token as its access or refresh token. §2.1: `token_type_hint` only
- * orders the search; a miss extends it to the other type, and an unknown hint is ignored.
- */
-async function findToken(ctx: OAuthContext, token: string, hint: string | undefined): Promise<{ grant: Grant; kind: TokenKind } | undefined> {
-  const hash = ctx.methods.generateTokenHash(token);
-  const order: TokenKind[] = hint === 'refresh_token' ? ['refresh_token', 'access_token'] : ['access_token', 'refresh_token'];
-  for (const kind of order) {
-    const grant = kind === 'access_token' ? await ctx.store.grants.findByTokenHash(hash) : await ctx.store.grants.findByRefreshTokenHash(hash);
-    if (grant) return { grant, kind };
-  }
-  return undefined;
+  return supportedAuthMethods(ctx).filter((m) => m !== 'none');
 }
 
 /** §2.2: an active token's members; undefined when it is revoked, expired or not the caller's to see. */

@@ -8,7 +8,8 @@ import type { OAuthContext } from '../lib/context';
 import { defineFeature } from '../lib/feature';
 import { requireParam } from '../lib/http/params';
 import { setNoCache } from '../lib/http/no_cache';
-import type { Grant } from '../lib/store';
+import { supportedAuthMethods } from '../lib/client_auth';
+import { findTokenGrant } from '../lib/tokens';
 import oauthBase from './oauth_base';
 
 export default defineFeature({
@@ -20,7 +21,7 @@ export default defineFeature({
   metadata: {
     revocation_endpoint: (ctx) => ctx.routeUrl('revoke'),
     // §2.1: the client authenticates as at the token endpoint; public clients send their client_id.
-    revocation_endpoint_auth_methods_supported: (ctx) => ctx.values.oauthTokenEndpointAuthMethodsSupported ?? [...ctx.runtime.clientAuthMethods.keys()],
+    revocation_endpoint_auth_methods_supported: supportedAuthMethods,
   },
 });
 
@@ -32,7 +33,7 @@ async function revokeRoute(ctx: OAuthContext): Promise<void> {
   setNoCache(ctx.res);
   const client = await ctx.methods.authenticateClient();
   const token = requireParam(ctx.params, 'token');
-  const grant = await findGrant(ctx, token, ctx.params.token_type_hint);
+  const grant = (await findTokenGrant(ctx, token, ctx.params.token_type_hint))?.grant;
   // §2.1: the server verifies the token was issued to this client; another client's token stays
   // live, and is answered like an unknown one so its existence is not disclosed.
   if (grant && grant.oauthApplicationId === client.id && !grant.revokedAt) {
@@ -45,17 +46,4 @@ async function revokeRoute(ctx: OAuthContext): Promise<void> {
     });
   }
   ctx.res.status(200).end();
-}
-
-/**
- * The grant holding the token as its access or refresh token. §2.1: `token_type_hint` only
- * orders the search; a miss extends it to the other type, and an unknown hint is ignored (the
- * server MAY ignore it, and both types are searched anyway). Codes are never matched.
- */
-async function findGrant(ctx: OAuthContext, token: string, hint: string | undefined): Promise<Grant | undefined> {
-  const hash = ctx.methods.generateTokenHash(token);
-  const byAccess = (): Promise<Grant | undefined> => ctx.store.grants.findByTokenHash(hash);
-  const byRefresh = (): Promise<Grant | undefined> => ctx.store.grants.findByRefreshTokenHash(hash);
-  const [first, second] = hint === 'refresh_token' ? [byRefresh, byAccess] : [byAccess, byRefresh];
-  return (await first()) ?? (await second());
 }

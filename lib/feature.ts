@@ -89,6 +89,8 @@ export interface ClientAuthMethodDef {
   authenticate: (ctx: OAuthContext) => Promise<import('./store/applications').Application>;
   /** The challenge scheme to send back on failure (`Basic` for client_secret_basic). */
   challenge?: 'Basic';
+  /** Whether the configuration lets the method work at all (default: yes); unavailable methods are neither accepted nor advertised. */
+  available?: (ctx: OAuthContext) => boolean;
 }
 
 /** A metadata key: a constant, or computed from the request (URLs follow the mount path). */

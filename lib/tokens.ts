@@ -3,6 +3,9 @@ import type { OAuthContext } from './context';
 import type { TokenResponse } from './feature';
 import type { Grant } from './store';
 
+/** The two kinds of token a grant row carries. */
+export type TokenKind = 'access_token' | 'refresh_token';
+
 interface TokenValues {
   oauthAccessTokenExpiresIn: number;
   oauthTokenType: string;
@@ -75,4 +78,19 @@ export function newRefreshToken(ctx: OAuthContext): IssuedRefreshToken | undefin
   const lifetime = Number((ctx.values as unknown as { oauthRefreshTokenExpiresIn: number }).oauthRefreshTokenExpiresIn);
   const refreshToken = m.generateToken();
   return { refreshToken, refreshTokenHash: m.generateTokenHash(refreshToken), refreshTokenExpiresIn: new Date(m.now().getTime() + lifetime * 1000) };
+}
+
+/**
+ * The grant holding `token` as its access or refresh token (RFC 7009 §2.1, RFC 7662 §2.1):
+ * `token_type_hint` only orders the search, a miss extends it to the other kind, and an unknown
+ * hint is ignored. Codes never match.
+ */
+export async function findTokenGrant(ctx: OAuthContext, token: string, hint: string | undefined): Promise<{ grant: Grant; kind: TokenKind } | undefined> {
+  const hash = (ctx.methods as unknown as TokenMethods).generateTokenHash(token);
+  const order: TokenKind[] = hint === 'refresh_token' ? ['refresh_token', 'access_token'] : ['access_token', 'refresh_token'];
+  for (const kind of order) {
+    const grant = kind === 'access_token' ? await ctx.store.grants.findByTokenHash(hash) : await ctx.store.grants.findByRefreshTokenHash(hash);
+    if (grant) return { grant, kind };
+  }
+  return undefined;
 }

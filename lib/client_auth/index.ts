@@ -13,6 +13,16 @@ export { clientSecretPost } from './post';
 export { none } from './none';
 export { invalidClient, loadClient, registeredAuthMethods } from './common';
 
+/**
+ * The server-wide list of client-authentication methods: `oauthTokenEndpointAuthMethodsSupported`,
+ * or every available method of the enabled features (token endpoint, revocation, introspection, metadata).
+ */
+export function supportedAuthMethods(ctx: OAuthContext): string[] {
+  const configured = (ctx.values as unknown as { oauthTokenEndpointAuthMethodsSupported: string[] | null }).oauthTokenEndpointAuthMethodsSupported;
+  const names = configured ?? [...ctx.runtime.clientAuthMethods.keys()];
+  return names.filter((n) => ctx.runtime.clientAuthMethods.get(n)?.available?.(ctx) ?? true);
+}
+
 /** The method `none` is the fallback: it applies only when no credential-bearing method does. */
 export async function authenticateClient(ctx: OAuthContext, methods: ReadonlyMap<string, ClientAuthMethodDef>, supported: readonly string[]): Promise<Application> {
   const used: string[] = [];

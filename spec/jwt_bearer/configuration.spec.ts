@@ -31,7 +31,11 @@ describe('jwt_bearer › metadata', () => {
   it('lists no HMAC algorithm without an encryption key, and follows oauthTokenEndpointAuthMethodsSupported', async () => {
     const noKey = await buildApp({ enable: ['jwt_bearer'], issuer: ISSUER });
     const a = await request(noKey.app).get(noKey.path('/.well-known/oauth-authorization-server'));
+    expect(a.status).toBe(200);
     expect(a.body.token_endpoint_auth_signing_alg_values_supported).toEqual(ASYMMETRIC);
+    // Without the key, client_secret_jwt cannot work, so it is neither advertised nor accepted.
+    expect(a.body.token_endpoint_auth_methods_supported).toEqual(['client_secret_basic', 'client_secret_post', 'none', 'private_key_jwt']);
+    expect(a.body.revocation_endpoint_auth_methods_supported).toBeUndefined();
     const basicOnly = await buildApp({ enable: ['jwt_bearer'], issuer: ISSUER, oauthTokenEndpointAuthMethodsSupported: ['client_secret_basic'] });
     const b = await request(basicOnly.app).get(basicOnly.path('/.well-known/oauth-authorization-server'));
     expect(b.body.token_endpoint_auth_methods_supported).toEqual(['client_secret_basic']);
