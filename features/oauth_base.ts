@@ -37,6 +37,7 @@ const values = {
   oauthInvalidClientMessage: value('Invalid client', 'error_description of invalid_client.'),
   oauthInvalidGrantMessage: value('Invalid grant', 'error_description of invalid_grant.'),
   oauthInvalidScopeMessage: value('Invalid scope', 'error_description of invalid_scope.'),
+  oauthMultipleClientAuthMethodsMessage: value('Use exactly one client authentication method', 'error_description of invalid_request when a request carries credentials of more than one client-authentication method (RFC 6749 §2.3).'),
   oauthInvalidGrantTypeMessage: value('Invalid grant type', 'error_description of unsupported_grant_type.'),
   oauthInvalidTokenMessage: value('Invalid access token', 'error_description of invalid_token (unknown, expired or revoked token).'),
   oauthMissingTokenMessage: value('An access token is required', 'error_description when a protected resource gets no token.'),

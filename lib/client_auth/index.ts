@@ -28,7 +28,8 @@ export async function authenticateClient(ctx: OAuthContext, methods: ReadonlyMap
   const used: string[] = [];
   for (const [name, def] of methods) if (name !== 'none' && def.detect(ctx)) used.push(name);
   if (used.length > 1) {
-    throw new OAuthError('invalid_request', 'Use exactly one client authentication method', { reason: 'multiple_client_auth_methods' });
+    const message = (ctx.values as unknown as { oauthMultipleClientAuthMethodsMessage: string }).oauthMultipleClientAuthMethodsMessage;
+    throw new OAuthError('invalid_request', message, { reason: 'multiple_client_auth_methods' });
   }
   let name = used[0];
   if (name === undefined) {

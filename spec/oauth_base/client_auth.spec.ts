@@ -158,6 +158,17 @@ describe('oauth_base › client_auth', () => {
       expectTokenError(res, 'invalid_request', 'Use exactly one client authentication method');
       expect(await countGrants(t)).toBe(before);
     });
+
+    it('takes its error_description from oauthMultipleClientAuthMethodsMessage', async () => {
+      const custom = await buildApp({ enable: ['client_credentials_grant'], oauthMultipleClientAuthMethodsMessage: 'One method, please' });
+      const c = await custom.createClient();
+      const res = await custom.agent
+        .post(custom.path('/token'))
+        .set('Authorization', basic(c.clientId, c.clientSecret))
+        .type('form')
+        .send({ ...cc, client_id: c.clientId, client_secret: c.clientSecret });
+      expectTokenError(res, 'invalid_request', 'One method, please');
+    });
   });
 
   describe('no credentials', () => {
