@@ -77,7 +77,7 @@ type ColumnValues<P extends string, C extends Record<string, string>> = {
 function columnValues<const P extends string, const C extends Record<string, string>>(prefix: P, table: string, columns: C): ColumnValues<P, C> {
   const out: Record<string, ValueDef<string>> = {};
   for (const [field, column] of Object.entries(columns)) {
-    out[`${prefix}${columnKey(field)}Column`] = value(column, `Column of ${table} holding ${describe(field)}.`);
+    out[`${prefix}${columnKey(field)}Column`] = value(column, `Column of ${table} for ${describe(field)}.`);
   }
   return out as ColumnValues<P, C>;
 }
@@ -87,8 +87,13 @@ function columnKey(field: string): string {
 }
 
 function describe(field: string): string {
-  if (field.endsWith('Hash')) return `the SHA-256 (bcrypt for secrets) hash of the ${field.replace(/Hash$/, '').replace(/([A-Z])/g, ' $1').toLowerCase()}`;
-  return `the ${field.replace(/([A-Z])/g, ' $1').toLowerCase()}`;
+  const words = (f: string) => f.replace(/([A-Z])/g, ' $1').toLowerCase();
+  if (field.endsWith('Hash')) {
+    const what = words(field.replace(/Hash$/, ''));
+    return `the ${what.includes('secret') ? 'bcrypt' : 'SHA-256'} hash of the ${what}`;
+  }
+  if (field.endsWith('Encrypted')) return `the AES-GCM encrypted ${words(field.replace(/Encrypted$/, ''))}`;
+  return `the ${words(field)}`;
 }
 
 /** The table and column values, declared by `oauth_base` and `refresh` / `jwt_bearer`. */
