@@ -58,6 +58,7 @@ export interface OAuthRouter extends Router {
 export function oauth<const E extends readonly FeatureId[] = readonly []>(options: OAuthOptions<E>): OAuthRouter {
   const rt = new Runtime(FEATURES, options as unknown as RuntimeOptions);
   const router = express.Router() as OAuthRouter;
+  const routes = new Map<string, (req: Request, res: Response) => Promise<void>>();
 
   for (const route of rt.routes) {
     const hookName = routeHookName(route.def.name);
@@ -87,16 +88,27 @@ export function oauth<const E extends readonly FeatureId[] = readonly []>(option
         }
       }
     };
-    router[route.def.method](route.path, function oauthRouteHandler(req: Request, res: Response, next: NextFunction) {
-      handler(req, res).catch(next);
-    });
+    routes.set(routeKey(route.def.method.toUpperCase(), route.path), handler);
   }
+  // One layer and one Map lookup instead of a layer per route: a router mounted at the root is
+  // passed by every request of the host, which should not pay a path match per OAuth route.
+  router.use(function oauthDispatch(req: Request, res: Response, next: NextFunction) {
+    const handler = routes.get(routeKey(req.method === 'HEAD' ? 'GET' : req.method, req.path));
+    if (!handler) return next();
+    handler(req, res).catch(next);
+  });
 
   Object.defineProperty(router, 'features', { value: Object.freeze(rt.features.map((f) => f.id)), enumerable: true });
   router.migrate = () => runMigrations(rt.db, rt.schema, rt.tables);
   router.requireOauthAuthorization = (...scopes: string[]) => requireOauthAuthorization(rt, scopes);
   router.createApplication = (input: CreateApplicationInput) => createApplication(rt, input);
   return router;
+}
+
+/** Express's default matching: case-insensitive, one trailing slash allowed. */
+function routeKey(method: string, path: string): string {
+  const p = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+  return `${method} ${p.toLowerCase()}`;
 }
 
 export type { OAuthContext };
