@@ -96,7 +96,7 @@ export default defineFeature({
     { name: 'authorize', method: 'get', handler: authorizeRoute, renderError: renderAuthorizeError },
     { name: 'authorize', method: 'post', handler: authorizePostRoute, renderError: renderAuthorizeError },
   ],
-  grantTypes: { authorization_code: { parameters: ['code', 'redirect_uri', 'code_verifier'], handler: authorizationCodeGrant } },
+  grantTypes: { authorization_code: { parameters: ['code', 'redirect_uri', 'code_verifier'], singleStatement: true, handler: authorizationCodeGrant } },
   metadata: {
     authorization_endpoint: (ctx) => ctx.routeUrl('authorize'),
     response_types_supported: () => ['code'],

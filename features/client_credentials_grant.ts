@@ -10,7 +10,7 @@ export default defineFeature({
   id: 'client_credentials_grant',
   doc: 'RFC 6749 §4.4 client credentials grant.',
   depends: [oauthBase],
-  grantTypes: { client_credentials: { parameters: ['scope'], handler: clientCredentialsGrant } },
+  grantTypes: { client_credentials: { parameters: ['scope'], singleStatement: true, handler: clientCredentialsGrant } },
 });
 
 /** §4.4.2: the requested scope must be within the application's; the default is all of them. */

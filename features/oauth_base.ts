@@ -111,12 +111,15 @@ async function tokenRoute(ctx: OAuthContext): Promise<void> {
     throw new OAuthError('unsupported_grant_type', ctx.values.oauthInvalidGrantTypeMessage, { reason: 'grant_type_not_allowed' });
   }
   Object.assign(ctx, { grantType });
-  const body = await ctx.transaction(async () => {
+  const run = async () => {
     await ctx.hook('beforeToken');
     const response = await grant.handler(ctx as never);
     await ctx.hook('afterToken');
     return response;
-  });
+  };
+  // A grant that writes one statement needs no explicit transaction unless hooks may write too.
+  const hooked = ctx.runtime.hooks.has('beforeToken') || ctx.runtime.hooks.has('afterToken');
+  const body = grant.singleStatement && !hooked ? await run() : await ctx.transaction(run);
   ctx.res.status(200).json(body);
 }
 

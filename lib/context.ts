@@ -19,6 +19,8 @@ export interface RuntimeView {
   readonly metadata: readonly (readonly [string, MetadataDef])[];
   readonly secretCache: VerifiedSecretCache;
   readonly logger: OAuthLogger;
+  /** The registered hook functions, by hook name. */
+  readonly hooks: ReadonlyMap<string, readonly unknown[]>;
   /** What the enabled features contribute to a declared extension point (see `defineFeature({ extend })`). */
   extensions<T = unknown>(point: string): readonly T[];
 }

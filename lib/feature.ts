@@ -78,6 +78,12 @@ export interface GrantTypeDef {
    * `assertion`: the grant identifies its client itself (RFC 7521 §4.1); client credentials are optional.
    */
   clientAuthentication?: 'required' | 'assertion';
+  /**
+   * The handler writes at most one statement on every path (an INSERT, or one conditional
+   * UPDATE): with no `beforeToken` / `afterToken` hook registered, the token endpoint then skips
+   * the explicit transaction, since a single statement is atomic on its own.
+   */
+  singleStatement?: boolean;
   handler: (ctx: TokenContext) => Promise<TokenResponse>;
 }
 
