@@ -2,10 +2,10 @@
  * Grant fixtures through the store API, hashed exactly as in production (`sha256`, the default
  * `generateTokenHash`), for specs that need tokens without running the authorization code flow.
  */
-import { randomToken, sha256 } from '../../lib/crypto';
 import { Store, type Grant } from '../../lib/store';
 import { resolveSchema } from '../../lib/store/schema';
 import type { TestApp } from './build_app';
+import { insertGrant } from './token_fixtures';
 
 export interface FixtureGrant {
   grant: Grant;
@@ -31,28 +31,19 @@ export function storeOf(t: TestApp, options: Record<string, unknown> = {}): Stor
 
 /** Inserts an authorization-code grant already exchanged for an access and a refresh token. */
 export async function createGrant(t: TestApp, input: FixtureGrantInput, options: Record<string, unknown> = {}): Promise<FixtureGrant> {
-  const store = storeOf(t, options);
-  const accessToken = randomToken();
-  const refreshToken = randomToken();
-  const now = Date.now();
-  const grant = await store.grants.insert({
-    accountId: input.accountId === undefined ? 'account-1' : input.accountId,
-    oauthApplicationId: input.applicationId,
-    type: 'authorization_code',
-    codeHash: null,
-    tokenHash: sha256(accessToken),
-    refreshTokenHash: sha256(refreshToken),
-    expiresIn: input.expiresIn ?? new Date(now + 3600 * 1000),
-    refreshTokenExpiresIn: input.refreshTokenExpiresIn === undefined ? new Date(now + 30 * 86400 * 1000) : input.refreshTokenExpiresIn,
-    redirectUri: 'https://client.example/cb',
-    scopes: input.scopes ?? ['books.read', 'books.write'],
-    accessType: 'offline',
-    codeChallenge: null,
-    codeChallengeMethod: null,
-    createdAt: new Date(now),
-  });
-  if (input.revokedAt) await store.grants.revoke(grant.id, input.revokedAt);
-  return { grant, accessToken, refreshToken };
+  const issued = await insertGrant(
+    t,
+    {
+      applicationId: input.applicationId,
+      accountId: input.accountId,
+      scopes: input.scopes ?? ['books.read', 'books.write'],
+      expiresIn: input.expiresIn,
+      refreshTokenExpiresIn: input.refreshTokenExpiresIn,
+    },
+    options,
+  );
+  if (input.revokedAt) await storeOf(t, options).grants.revoke(issued.grant.id, input.revokedAt);
+  return { grant: issued.grant, accessToken: issued.accessToken!, refreshToken: issued.refreshToken! };
 }
 
 /** The grant as stored now. */

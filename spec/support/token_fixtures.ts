@@ -5,9 +5,11 @@
  */
 import request from 'supertest';
 import { randomToken, sha256 } from '../../lib/crypto';
-import { Store, type Grant } from '../../lib/store';
-import { resolveSchema } from '../../lib/store/schema';
+import type { Grant } from '../../lib/store';
 import { basic, type TestApp } from './build_app';
+import { reloadGrant, storeOf } from './grants';
+
+export { reloadGrant, storeOf };
 
 export interface GrantFixture {
   applicationId: number;
@@ -33,18 +35,13 @@ export interface IssuedGrant {
   code?: string;
 }
 
-/** The store of a test app, with the default table and column names. */
-export function storeOf(t: TestApp): Store {
-  return new Store(t.db, resolveSchema({}));
-}
-
-/** Inserts one grant row carrying the requested tokens; returns the tokens in clear. */
-export async function insertGrant(t: TestApp, f: GrantFixture): Promise<IssuedGrant> {
+/** Inserts one grant row carrying the requested tokens; returns the tokens in clear. `options`: the app's schema renames. */
+export async function insertGrant(t: TestApp, f: GrantFixture, options: Record<string, unknown> = {}): Promise<IssuedGrant> {
   const createdAt = f.createdAt ?? new Date();
   const accessToken = f.accessToken === false ? undefined : randomToken();
   const refreshToken = f.refreshToken === false ? undefined : randomToken();
   const code = f.code ? randomToken() : undefined;
-  const grant = await storeOf(t).grants.insert({
+  const grant = await storeOf(t, options).grants.insert({
     accountId: f.accountId === undefined ? 'account-1' : f.accountId,
     oauthApplicationId: f.applicationId,
     type: f.type ?? 'authorization_code',
@@ -61,13 +58,6 @@ export async function insertGrant(t: TestApp, f: GrantFixture): Promise<IssuedGr
     createdAt,
   });
   return { grant, accessToken, refreshToken, code };
-}
-
-/** The grant row as stored now. */
-export async function reloadGrant(t: TestApp, id: number): Promise<Grant> {
-  const g = await storeOf(t).grants.findById(id);
-  if (!g) throw new Error(`grant ${id} not found`);
-  return g;
 }
 
 /** An access token from the client_credentials grant (needs `client_credentials_grant` enabled). */
