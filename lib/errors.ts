@@ -177,5 +177,7 @@ function isDatabaseUnavailable(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false;
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
-  return err instanceof Error && err.name === 'KnexTimeoutError';
+  if (!(err instanceof Error)) return false;
+  // knex's pool: timed out, or destroyed while a request still wanted a connection.
+  return err.name === 'KnexTimeoutError' || err.message.startsWith('Unable to acquire a connection');
 }
