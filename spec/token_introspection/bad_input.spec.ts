@@ -1,19 +1,12 @@
 import request from 'supertest';
 import { basic, buildApp, closeAll, type TestApp } from '../support/build_app';
+import { expectError, INVALID_CLIENT } from '../support/expect_oauth_error';
 import { insertGrant } from '../support/token_fixtures';
 
 afterAll(closeAll);
 
 type Client = { clientId: string; clientSecret: string; id: number };
 
-function expectError(res: request.Response, status: number, body: Record<string, string>): void {
-  expect(res.status).toBe(status);
-  expect(res.headers['cache-control']).toBe('no-store');
-  expect(res.headers.pragma).toBe('no-cache');
-  expect(res.body).toEqual(body);
-}
-
-const INVALID_CLIENT = { error: 'invalid_client', error_description: 'Invalid client' };
 
 describe('token_introspection › bad_input', () => {
   let t: TestApp;
