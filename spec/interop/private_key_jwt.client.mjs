@@ -2,11 +2,11 @@
 // performs the JWT bearer grant (§2.1) with an assertion signed by the client, against the server under test.
 // Input (argv[2], JSON): { as, resource, keyClient: { clientId, privateJwk }, strangerJwk, secretClient: { clientId, clientSecret }, grantClient: { clientId }, subject }.
 import * as oauth from 'oauth4webapi';
+import { callResource as getResource, expectError, insecure } from './client_support.mjs';
 import { importJWK, SignJWT } from 'jose';
 
 const input = JSON.parse(process.argv[2]);
 const as = input.as;
-const insecure = { [oauth.allowInsecureRequests]: true };
 
 async function importPrivate(jwk) {
   return { key: await crypto.subtle.importKey('jwk', jwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']), kid: jwk.kid };
@@ -18,21 +18,7 @@ async function clientCredentials(clientId, clientAuth) {
   return oauth.processClientCredentialsResponse(as, client, response);
 }
 
-async function callResource(accessToken) {
-  const response = await oauth.protectedResourceRequest(accessToken, 'GET', new URL(input.resource), undefined, undefined, insecure);
-  return { status: response.status, body: await response.json() };
-}
-
-async function expectError(fn) {
-  try {
-    await fn();
-    return { error: null };
-  } catch (e) {
-    if (e instanceof oauth.ResponseBodyError) return { error: e.error, error_description: e.error_description, status: e.status };
-    if (e instanceof oauth.WWWAuthenticateChallengeError) return { challenge: e.cause.map((c) => c.scheme), status: e.status };
-    return { error: 'unexpected', message: String(e && e.message) };
-  }
-}
+const callResource = (accessToken) => getResource(input.resource, accessToken);
 
 const privateKey = await importPrivate(input.keyClient.privateJwk);
 const keyToken = await clientCredentials(input.keyClient.clientId, oauth.PrivateKeyJwt(privateKey));

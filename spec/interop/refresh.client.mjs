@@ -1,12 +1,12 @@
 // Refreshes tokens with oauth4webapi (a certified OAuth client) against the server under test.
 // Input (argv[2], JSON): { as, clientId, clientSecret?, refreshToken, resource, scope? }. Prints JSON.
 import * as oauth from 'oauth4webapi';
+import { callResource as getResource, expectError, insecure } from './client_support.mjs';
 
 const input = JSON.parse(process.argv[2]);
 const as = input.as;
 const client = { client_id: input.clientId };
 const clientAuth = input.clientSecret ? oauth.ClientSecretBasic(input.clientSecret) : oauth.None();
-const insecure = { [oauth.allowInsecureRequests]: true };
 
 async function refreshWith(refreshToken, scope) {
   const parameters = scope ? new URLSearchParams({ scope }) : undefined;
@@ -14,20 +14,7 @@ async function refreshWith(refreshToken, scope) {
   return oauth.processRefreshTokenResponse(as, client, response);
 }
 
-async function callResource(accessToken) {
-  const response = await oauth.protectedResourceRequest(accessToken, 'GET', new URL(input.resource), undefined, undefined, insecure);
-  return { status: response.status, body: await response.json() };
-}
-
-async function expectError(fn) {
-  try {
-    await fn();
-    return { error: null };
-  } catch (e) {
-    if (e instanceof oauth.ResponseBodyError) return { error: e.error, error_description: e.error_description, status: e.status };
-    return { error: 'unexpected', message: String(e && e.message) };
-  }
-}
+const callResource = (accessToken) => getResource(input.resource, accessToken);
 
 const first = await refreshWith(input.refreshToken, input.scope);
 const resource = await callResource(first.access_token);
