@@ -23,6 +23,8 @@ interface SqliteStatement {
   readonly reader: boolean;
   get(...params: unknown[]): unknown;
   run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
+  raw(on: boolean): SqliteStatement;
+  columns(): { name: string }[];
 }
 interface PoolClient {
   /** knex's tarn pool: its idle connections are `free[i].resource`. */
@@ -45,6 +47,8 @@ interface Compiled {
 const SENTINEL = '\u0000eof-param:';
 const compiledBySchema = new WeakMap<Schema, Map<string, Compiled>>();
 const statements = new WeakMap<object, Map<string, SqliteStatement>>();
+/** The column names of a select run in raw (array) mode. */
+const columnNames = new WeakMap<SqliteStatement, string[]>();
 
 function isBetterSqlite(db: Knex | Knex.Transaction): boolean {
   const client = db.client as PoolClient;
@@ -91,7 +95,7 @@ export class Sql {
   async first(key: string, build: Build, params: readonly unknown[]): Promise<Record<string, unknown> | undefined> {
     const one: Build = (q, p) => build(q, p).limit(1, { skipBinding: true });
     if (!this.sqlite) return ((await one((t) => this.table(t), (i) => params[i])) as Record<string, unknown>[])[0];
-    return this.withStatement(key, one, params, false, (stmt, binds) => stmt.get(...binds) as Record<string, unknown> | undefined);
+    return this.withStatement(key, one, params, false, (stmt, binds) => firstRow(stmt, binds));
   }
 
   /** An update or delete: the number of rows changed. */
@@ -140,6 +144,24 @@ export class Sql {
     }
     return c;
   }
+}
+
+/**
+ * A select's first row. better-sqlite3 builds a row object property by property, which on a wide
+ * table costs more than the lookup itself (~16 µs against ~8 µs as an array), so the statement
+ * returns arrays and the row is assembled here from its column names.
+ */
+function firstRow(stmt: SqliteStatement, binds: unknown[]): Record<string, unknown> | undefined {
+  let names = columnNames.get(stmt);
+  if (!names) {
+    stmt.raw(true);
+    columnNames.set(stmt, (names = stmt.columns().map((c) => c.name)));
+  }
+  const values = stmt.get(...binds) as unknown[] | undefined;
+  if (!values) return undefined;
+  const row: Record<string, unknown> = {};
+  for (let i = 0; i < names.length; i++) row[names[i]] = values[i];
+  return row;
 }
 
 function prepared(conn: SqliteConnection, sql: string): SqliteStatement {
