@@ -501,7 +501,7 @@ async function main(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const dbFile = join(dir, 'demo.sqlite3');
   const existed = existsSync(dbFile);
-  // WAL: a commit appends to a log instead of rewriting a rollback journal (see the README's bench notes).
+  // WAL: a commit appends to a log instead of rewriting a rollback journal (see the README's SQLite section).
   const db = knex({
     client: 'better-sqlite3',
     connection: { filename: dbFile },
@@ -509,6 +509,7 @@ async function main(): Promise<void> {
     pool: {
       afterCreate(conn: { pragma(p: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
         conn.pragma('journal_mode = WAL');
+        conn.pragma('busy_timeout = 5000');
         done(null, conn);
       },
     },
