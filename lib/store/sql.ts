@@ -71,7 +71,8 @@ export class Sql {
     readonly schema: Schema,
     private readonly pinned?: SqliteConnection,
   ) {
-    this.sqlite = isBetterSqlite(db);
+    // A knex transaction handed in from outside keeps its queries on knex's own connection.
+    this.sqlite = isBetterSqlite(db) && db.isTransaction !== true;
   }
 
   get inTransaction(): boolean {
@@ -81,7 +82,9 @@ export class Sql {
   /** A query builder on this store's connection (the pinned one inside a SQLite transaction). */
   table(name: string): Knex.QueryBuilder {
     const b = this.db(name);
-    return this.pinned ? b.connection(this.pinned) : b;
+    if (!this.pinned) return b;
+    assertOpen(this.pinned);
+    return b.connection(this.pinned);
   }
 
   ref(name: string): Knex.Ref<string, { [K in string]: string }> {
@@ -123,7 +126,10 @@ export class Sql {
   private async withStatement<R>(key: string, build: Build, params: readonly unknown[], write: boolean, exec: (stmt: SqliteStatement, binds: unknown[]) => R): Promise<R> {
     const compiled = this.compile(key, build);
     const binds = compiled.slots.map((s) => toSqlite('param' in s ? params[s.param] : s.constant));
-    if (this.pinned) return exec(prepared(this.pinned, compiled.sql), binds);
+    if (this.pinned) {
+      assertOpen(this.pinned);
+      return exec(prepared(this.pinned, compiled.sql), binds);
+    }
     const writer = writerFor(this.db.client as PoolClient);
     const run = (conn: SqliteConnection) => exec(prepared(conn, compiled.sql), binds);
     return write ? writer.write(run) : writer.read(run);
@@ -162,6 +168,14 @@ function firstRow(stmt: SqliteStatement, binds: unknown[]): Record<string, unkno
   const row: Record<string, unknown> = {};
   for (let i = 0; i < names.length; i++) row[names[i]] = values[i];
   return row;
+}
+
+/**
+ * SQLite abandons a transaction on some errors (a full disk, ON CONFLICT ROLLBACK); a statement
+ * that follows in the same transaction must fail rather than run, and commit, on its own.
+ */
+function assertOpen(conn: SqliteConnection): void {
+  if (!conn.inTransaction) throw new Error('The SQLite transaction was rolled back by an earlier error');
 }
 
 function prepared(conn: SqliteConnection, sql: string): SqliteStatement {
