@@ -79,7 +79,7 @@ async function check(ctx: ContextImpl, required: string[]): Promise<OAuthAuthori
   const m = ctx.methods as unknown as ResourceMethods;
   const token = m.fetchAccessToken();
   if (token === undefined) throw new OAuthError('invalid_token', v.oauthMissingTokenMessage, { reason: 'missing_token' });
-  const grant = await ctx.store.grants.findByTokenHash(m.generateTokenHash(token));
+  const grant = await ctx.store.grants.findAccessByTokenHash(m.generateTokenHash(token));
   if (!grant) throw new OAuthError('invalid_token', v.oauthInvalidTokenMessage, { reason: 'unknown_token' });
   if (grant.revokedAt) throw new OAuthError('invalid_token', v.oauthInvalidTokenMessage, { reason: 'revoked_token' });
   if (grant.expiresIn.getTime() <= m.now().getTime()) throw new OAuthError('invalid_token', v.oauthInvalidTokenMessage, { reason: 'expired_token' });

@@ -38,6 +38,18 @@ export interface GrantWithClient extends Grant {
   grantScopes: string[];
 }
 
+/** What `requireOauthAuthorization` needs of the grant behind an access token. */
+export interface AccessGrant {
+  id: number;
+  accountId: string | null;
+  oauthApplicationId: number;
+  clientId: string;
+  /** The access token's scopes (`tokenScopes` when a refresh narrowed them). */
+  scopes: string[];
+  expiresIn: Date;
+  revokedAt: Date | null;
+}
+
 export function grantFromRow(schema: Schema, row: Record<string, unknown>): Grant {
   const c = schema.grants.columns;
   return {
@@ -128,6 +140,45 @@ export class GrantStore {
     const grant = grantFromRow(this.schema, row);
     // The access token carries the scopes it was issued with, which a refresh may have narrowed.
     return { ...grant, scopes: grant.tokenScopes ?? grant.scopes, grantScopes: grant.scopes, clientId: String(row.__client_id) };
+  }
+
+  /**
+   * The one query of `requireOauthAuthorization`: only the columns a protected request needs,
+   * joined with the application's client id. Revoked and expired rows are returned too, so the
+   * caller can say why a token is refused.
+   */
+  async findAccessByTokenHash(tokenHash: string): Promise<AccessGrant | undefined> {
+    const g = this.schema.grants;
+    const a = this.schema.applications;
+    const col = (name: string) => `${g.table}.${name}`;
+    const row = await this.sql.first(
+      'grants.findAccessByTokenHash',
+      (q, p) =>
+        q(g.table)
+          .join(a.table, `${a.table}.${a.columns.id}`, col(g.columns.oauthApplicationId))
+          .where(col(g.columns.tokenHash), p(0))
+          .select(
+            this.sql.ref(col(g.columns.id)).as('id'),
+            this.sql.ref(col(g.columns.accountId)).as('account_id'),
+            this.sql.ref(col(g.columns.oauthApplicationId)).as('application_id'),
+            this.sql.ref(`${a.table}.${a.columns.clientId}`).as('client_id'),
+            this.sql.ref(col(g.columns.scopes)).as('scopes'),
+            this.sql.ref(col(g.columns.tokenScopes)).as('token_scopes'),
+            this.sql.ref(col(g.columns.expiresIn)).as('expires_in'),
+            this.sql.ref(col(g.columns.revokedAt)).as('revoked_at'),
+          ),
+      [tokenHash],
+    );
+    if (!row) return undefined;
+    return {
+      id: toId(row.id),
+      accountId: toStr(row.account_id),
+      oauthApplicationId: toId(row.application_id),
+      clientId: String(row.client_id),
+      scopes: toList(row.token_scopes) ?? toList(row.scopes) ?? [],
+      expiresIn: toDate(row.expires_in) ?? new Date(0),
+      revokedAt: toDate(row.revoked_at),
+    };
   }
 
   async findByRefreshTokenHash(refreshTokenHash: string): Promise<Grant | undefined> {

@@ -8,7 +8,7 @@ import { JtiStore } from './jtis';
 import { Sql } from './sql';
 
 export type { Application, NewApplication } from './applications';
-export type { Grant, GrantWithClient, NewGrant, TokenFields } from './grants';
+export type { AccessGrant, Grant, GrantWithClient, NewGrant, TokenFields } from './grants';
 export type { Schema } from './schema';
 export type { RetiredRefreshToken } from './retired_refresh_tokens';
 
