@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveSchema } from '../../lib/store/schema';
 import { Sql, type Build } from '../../lib/store/sql';
+import { failure } from '../support/failure';
 
 /** The parts of a better-sqlite3 connection this spec touches (the package ships no types). */
 interface RawStatement {
@@ -25,15 +26,6 @@ const Database = require('better-sqlite3') as new (filename: string, options?: {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/**
- * The message a rejected promise gives, or undefined if it resolved. Not `rejects.toThrow`:
- * better-sqlite3's native binding keeps the error class of the first spec file of a jest worker.
- */
-const failure = (p: PromiseLike<unknown>): Promise<string | undefined> =>
-  Promise.resolve(p).then(
-    () => undefined,
-    (e: unknown) => String((e as { message?: unknown }).message),
-  );
 
 const INSERT: [string, Build] = ['gc.insert', (q, p) => q('items').insert({ name: p(0) })];
 const STRICT_INSERT: [string, Build] = ['gc.strictInsert', (q, p) => q('strict_items').insert({ name: p(0) })];

@@ -6,8 +6,8 @@ import { afterEach, expect, it } from '@jest/globals';
 import knex, { type Knex } from 'knex';
 import { resolveSchema } from '../../lib/store/schema';
 import { Sql } from '../../lib/store/sql';
+import { failure } from '../support/failure';
 
-const failure = (p: PromiseLike<unknown>) => Promise.resolve(p).then(() => undefined, (e: unknown) => String((e as { message?: unknown }).message));
 const insertName = (s: Sql, name: string) => s.insert('edges.insert', (q, p) => q('items').insert({ name: p(0) }), [name], 'id');
 
 let db: Knex;

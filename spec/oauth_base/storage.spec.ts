@@ -3,21 +3,13 @@ import bcrypt from 'bcrypt';
 import { createHash } from 'node:crypto';
 import { basic, buildApp, closeAll } from '../support/build_app';
 import { isPostgres } from '../support/db';
+import { failure } from '../support/failure';
 import { tokenBody } from './helpers';
 
 afterAll(closeAll);
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('base64url');
 
-/**
- * The message a rejected query gives. Not `rejects.toThrow`: better-sqlite3's native binding keeps
- * the error class of the first spec file of a jest worker, whose `Error` is another realm's.
- */
-const failure = (query: PromiseLike<unknown>): Promise<string | undefined> =>
-  Promise.resolve(query).then(
-    () => undefined,
-    (e: unknown) => String((e as { message?: unknown }).message),
-  );
 
 describe('oauth_base › storage', () => {
   it('honours renamed tables and columns end to end: migrate, register, token, protected call', async () => {
