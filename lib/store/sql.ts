@@ -325,7 +325,7 @@ class SqliteWriter {
     if (this.group !== group) return;
     const { conn } = group;
     try {
-      if (!conn.inTransaction) throw new Error('SQLite rolled the group transaction back');
+      assertOpen(conn);
       prepared(conn, 'COMMIT').run();
       this.end(group);
       group.resolve();
