@@ -8,7 +8,8 @@ import type { OAuthContext } from '../lib/context';
 import { defineFeature, method, value, type MethodsOf, type ValuesOf } from '../lib/feature';
 import { OAuthError } from '../lib/errors';
 import { authenticateClient, clientSecretBasic, clientSecretPost, none, supportedAuthMethods } from '../lib/client_auth';
-import { bcryptHash, bcryptMatches, randomToken, sha256 } from '../lib/crypto';
+import { guardedSecretCheck } from '../lib/client_auth/secret_guard';
+import { bcryptHash, randomToken, sha256 } from '../lib/crypto';
 import { requireParam } from '../lib/http/params';
 import { setNoCache } from '../lib/http/no_cache';
 import { applicationValues, grantValues } from '../lib/store/schema';
@@ -22,6 +23,11 @@ const values = {
   oauthAccessTokenExpiresIn: value(3600, 'Access token lifetime, in seconds (also `expires_in` of token responses).'),
   oauthClientSecretHashCost: value(10, 'bcrypt cost for client secrets.'),
   oauthSecretCacheSize: value(1000, 'How many verified client secrets to remember (HMAC-keyed, per process), so bcrypt runs once per client and secret, not per request. 0 disables.'),
+  oauthBcryptConcurrency: value(2, "How many client-secret bcrypt checks run at once per instance (libuv's thread pool has 4 threads, shared with fs and dns)."),
+  oauthBcryptQueueLimit: value(32, 'How many client-secret checks may wait for a bcrypt slot; beyond that, 503 temporarily_unavailable with Retry-After.'),
+  oauthClientAuthFailureLimit: value(5, 'Failed secret checks of one client id, within oauthClientAuthFailureWindow, that lock it out. 0 disables.'),
+  oauthClientAuthFailureWindow: value(60, 'The window in which failed secret checks of a client id are counted, in seconds.'),
+  oauthClientAuthLockout: value(60, 'How long a locked-out client id is refused (401 invalid_client with Retry-After) without bcrypt, in seconds. A secret in the verified-secret cache is still accepted.'),
   // (c) policy
   oauthTokenType: value('Bearer', '`token_type` of token responses.'),
   oauthDefaultTokenEndpointAuthMethods: value<string[]>(['client_secret_basic', 'client_secret_post'], 'Client-authentication methods of an application whose token_endpoint_auth_method column is NULL.'),
@@ -35,6 +41,7 @@ const values = {
   oauthRealm: value('oauth', 'The realm of `WWW-Authenticate` challenges.'),
   // (d) messages
   oauthInvalidClientMessage: value('Invalid client', 'error_description of invalid_client.'),
+  oauthClientAuthBusyMessage: value('Too many client authentications in progress, try again later', 'error_description of temporarily_unavailable when the bcrypt queue is full.'),
   oauthInvalidGrantMessage: value('Invalid grant', 'error_description of invalid_grant.'),
   oauthInvalidScopeMessage: value('Invalid scope', 'error_description of invalid_scope.'),
   oauthMultipleClientAuthMethodsMessage: value('Use exactly one client authentication method', 'error_description of invalid_request when a request carries credentials of more than one client-authentication method (RFC 6749 §2.3).'),
@@ -136,13 +143,17 @@ async function metadataRoute(ctx: OAuthContext): Promise<void> {
   ctx.res.status(200).json(doc);
 }
 
+/**
+ * The cache first: one HMAC, so a client whose secret it holds is served even while its id is
+ * locked out. A miss goes through the guard (bounded bcrypt, failure throttle); a client without
+ * a secret pays the dummy check, like an unknown id.
+ */
 async function secretMatches(ctx: OAuthContext, app: Application, secret: string): Promise<boolean> {
   const stored = app.clientSecretHash;
-  if (!stored) return false;
   const cache = ctx.runtime.secretCache;
-  if (cache.has(app.id, stored, secret)) return true;
-  const ok = await bcryptMatches(secret, stored);
-  if (ok) cache.add(app.id, stored, secret);
+  if (stored && cache.has(app.id, stored, secret)) return true;
+  const ok = await guardedSecretCheck(ctx, app.clientId, secret, stored || null);
+  if (ok && stored) cache.add(app.id, stored, secret);
   return ok;
 }
 

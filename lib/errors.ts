@@ -32,6 +32,8 @@ export type OAuthErrorCode =
  * - `unknown_client`: no application has the presented client id.
  * - `auth_method_not_allowed`: the application is not registered for the method used.
  * - `bad_client_secret`: the presented secret does not match.
+ * - `client_locked_out`: the client id failed too many secret checks lately; refused without checking (Retry-After).
+ * - `client_auth_overloaded`: every bcrypt slot and the queue are taken (503, Retry-After).
  * - `client_id_mismatch`: a `client_id` parameter differs from the authenticated client.
  * - `unknown_grant_type`: no enabled feature handles the grant type.
  * - `grant_type_not_allowed`: the application is not registered for the grant type.
@@ -64,6 +66,8 @@ export type OAuthErrorReason =
   | 'unknown_client'
   | 'auth_method_not_allowed'
   | 'bad_client_secret'
+  | 'client_locked_out'
+  | 'client_auth_overloaded'
   | 'client_id_mismatch'
   | 'unknown_grant_type'
   | 'grant_type_not_allowed'

@@ -8,7 +8,8 @@ import { BasicStrategy } from 'passport-http';
 import type { OAuthContext } from '../context';
 import type { ClientAuthMethodDef } from '../feature';
 import type { Application } from '../store';
-import { invalidClient, loadClient } from './common';
+import { invalidClient } from './common';
+import { authenticateWithSecret } from './secret_guard';
 
 const contexts = new WeakMap<Request, OAuthContext>();
 
@@ -60,15 +61,8 @@ const strategy = new FormDecodedBasicStrategy({ passReqToCallback: true, realm: 
 ) => {
   const ctx = contexts.get(req);
   if (!ctx) return done(new Error('client_secret_basic: no OAuth context'));
-  verifyBasic(ctx, clientId, secret).then((app) => done(null, app), done);
+  authenticateWithSecret(ctx, clientId, secret, 'client_secret_basic').then((app) => done(null, app), done);
 }) as never);
-
-async function verifyBasic(ctx: OAuthContext, clientId: string, secret: string): Promise<Application> {
-  const app = await loadClient(ctx, clientId, 'client_secret_basic');
-  const methods = ctx.methods as unknown as { secretMatches(app: Application, secret: string): Promise<boolean> };
-  if (!(await methods.secretMatches(app, secret))) throw invalidClient(ctx, 'bad_client_secret');
-  return app;
-}
 
 /** Runs the strategy with passport's success/fail/error contract turned into a promise. */
 function runStrategy(ctx: OAuthContext): Promise<Application> {
