@@ -113,7 +113,15 @@ export interface OAuthErrorOptions {
    * (reused code or refresh token), whose revocation must stick (RFC 6749 §4.1.2, RFC 9700 §4.14.2).
    */
   commit?: boolean;
+  /**
+   * RFC 9110 §10.2.3: seconds after which the client may try again, sent as `Retry-After`.
+   * Every 503 carries one (default {@link DEFAULT_RETRY_AFTER}); other errors only when set here.
+   */
+  retryAfter?: number;
 }
+
+/** The `Retry-After` of a 503 that does not say otherwise: a short outage's scale, in seconds. */
+export const DEFAULT_RETRY_AFTER = 2;
 
 const STATUS: Partial<Record<OAuthErrorCode, number>> = {
   invalid_client: 401,
@@ -147,6 +155,7 @@ export class OAuthError extends Error {
   readonly scope: string | undefined;
   readonly challenge: 'Basic' | undefined;
   readonly commit: boolean;
+  readonly retryAfter: number | undefined;
 
   constructor(code: OAuthErrorCode, description?: string, options: OAuthErrorOptions = {}) {
     super(description ? `${code}: ${description}` : code, options.cause === undefined ? undefined : { cause: options.cause });
@@ -158,12 +167,32 @@ export class OAuthError extends Error {
     this.scope = options.scope;
     this.challenge = options.challenge;
     this.commit = options.commit ?? false;
+    this.retryAfter = options.retryAfter;
   }
 
-  /** The RFC 6749 §5.2 body. */
+  /** The RFC 6749 §5.2 body, its description in the characters §5.2 allows. */
   toJSON(): { error: OAuthErrorCode; error_description?: string } {
-    return this.description === undefined ? { error: this.code } : { error: this.code, error_description: this.description };
+    return this.description === undefined ? { error: this.code } : { error: this.code, error_description: asciiDescription(this.description) };
   }
+}
+
+/** RFC 6749 §5.2: `error_description` is %x20-21 / %x23-5B / %x5D-7E (printable ASCII without `"` and `\`). */
+export const DESCRIPTION_CHARS = /^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/**
+ * A description as it may go on the wire (RFC 6749 §5.2): accents dropped (NFKD, then the
+ * combining marks removed), `"` → `'`, `\` → `/`, anything else outside the set → `?`.
+ * Constant messages are refused at start-up instead (`checkMessageValue`); this covers
+ * descriptions made at request time.
+ */
+export function asciiDescription(description: string): string {
+  if (DESCRIPTION_CHARS.test(description)) return description;
+  return description
+    .normalize('NFKD')
+    .replace(/\p{M}/gu, '')
+    .replace(/"/g, "'")
+    .replace(/\\/g, '/')
+    .replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/gu, '?');
 }
 
 /** Turns anything thrown into an OAuthError: unknown exceptions become a generic `server_error`. */
@@ -175,13 +204,97 @@ export function toOAuthError(err: unknown): OAuthError {
   return new OAuthError('server_error', 'An unexpected error occurred', { reason: 'internal_error', cause: err });
 }
 
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', '57P01', '57P03', 'SQLITE_BUSY', 'SQLITE_CANTOPEN']);
+/*
+ * "Try later" errors: the request was fine and the same request may succeed in a moment, so
+ * the answer is 503 with Retry-After (RFC 6749 §4.1.2.1 / §5.2 temporarily_unavailable), not a
+ * 500 that says "bug". Errors of the query itself (syntax, constraint, corruption, a wrong
+ * schema) stay 500: retrying cannot help and an operator must look.
+ */
 
-function isDatabaseUnavailable(err: unknown): boolean {
-  if (typeof err !== 'object' || err === null) return false;
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
-  if (!(err instanceof Error)) return false;
+/**
+ * SQLite primary result codes (better-sqlite3 puts the extended name in `err.code`, e.g.
+ * `SQLITE_IOERR_WRITE`, so a primary code also covers its extended codes):
+ * - BUSY, LOCKED: another connection or process holds the lock (incl. BUSY_SNAPSHOT, BUSY_RECOVERY).
+ * - FULL: the disk or the database's size limit is full; space comes back (WAL checkpoint, log rotation).
+ * - IOERR: a read, write, fsync or lock failed (incl. IOERR_NOMEM); storage hiccups, network filesystems.
+ * - CANTOPEN: the file could not be opened now (descriptor exhaustion, a directory being rotated).
+ * - NOMEM: out of memory, which passes with the load.
+ * - PROTOCOL: a race on the WAL locks; SQLite's own advice is to retry.
+ */
+const SQLITE_TRANSIENT = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_FULL', 'SQLITE_IOERR', 'SQLITE_CANTOPEN', 'SQLITE_NOMEM', 'SQLITE_PROTOCOL']);
+
+/**
+ * Of the SQLITE_READONLY family only the codes another connection resolves by itself: WAL
+ * recovery in progress, the shared-memory lock or a hot journal's rollback not ours to take.
+ * Plain READONLY (opened read-only, a read-only mount), READONLY_DBMOVED (the file was
+ * replaced under us) and READONLY_DIRECTORY (permissions) stay 500: they last until an
+ * operator acts, and a 503 would invite clients to keep retrying against a misconfiguration.
+ */
+const SQLITE_READONLY_TRANSIENT = new Set(['SQLITE_READONLY_RECOVERY', 'SQLITE_READONLY_CANTLOCK', 'SQLITE_READONLY_ROLLBACK', 'SQLITE_READONLY_CANTINIT']);
+
+/**
+ * PostgreSQL SQLSTATEs, besides classes 08 (connection exception) and 53 (insufficient
+ * resources: 53000, 53100 disk full, 53200 out of memory, 53300 too many connections, 53400
+ * configuration limit exceeded), which are transient as a whole.
+ */
+const PG_TRANSIENT = new Set([
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up, in recovery)
+  '57P04', // database_dropped: the connection is gone; a new one reports what is now true
+  '57P05', // idle_session_timeout
+  '57014', // query_canceled: statement_timeout or a cancel request
+  '40001', // serialization_failure: retryable by definition
+  '40P01', // deadlock_detected: one side is chosen to retry
+  '55P03', // lock_not_available: lock_timeout or NOWAIT
+  '58030', // io_error
+  '25P03', // idle_in_transaction_session_timeout: the server closed the session
+]);
+
+/** Network errors of the connection to the database server (and descriptor exhaustion). */
+const NODE_TRANSIENT = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EMFILE',
+  'ENFILE',
+]);
+
+/** pg errors without a code: the server went away mid-query (knex may prefix them with the SQL). */
+const PG_CONNECTION_LOST = /(?:^| - )(?:Connection terminated|Client has encountered a connection error|Client was closed and is not queryable)/;
+
+/** Whether a code names a "try later" condition of SQLite, PostgreSQL or the network. */
+export function isTransientCode(code: string): boolean {
+  if (code.startsWith('SQLITE_')) {
+    if (code.startsWith('SQLITE_READONLY')) return SQLITE_READONLY_TRANSIENT.has(code);
+    const primary = code.match(/^SQLITE_[A-Z]+/)![0];
+    return SQLITE_TRANSIENT.has(primary);
+  }
+  if (/^[0-9A-Z]{5}$/.test(code) && (code.startsWith('08') || code.startsWith('53') || PG_TRANSIENT.has(code))) return true;
+  return NODE_TRANSIENT.has(code);
+}
+
+/**
+ * Whether an error means the database cannot serve now. Looks at the error itself and at what
+ * it wraps (`cause`, `originalError`, `nativeError`, an AggregateError's `errors`), because
+ * knex, pg-pool and node's dual-stack connect each wrap the driver's error differently.
+ */
+export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
+  if (typeof err !== 'object' || err === null || depth > 3) return false;
+  const e = err as { code?: unknown; name?: unknown; message?: unknown; cause?: unknown; originalError?: unknown; nativeError?: unknown; errors?: unknown };
+  if (typeof e.code === 'string' && isTransientCode(e.code)) return true;
   // knex's pool: timed out, or destroyed while a request still wanted a connection.
-  return err.name === 'KnexTimeoutError' || err.message.startsWith('Unable to acquire a connection');
+  if (e.name === 'KnexTimeoutError') return true;
+  if (typeof e.message === 'string' && (e.message.startsWith('Unable to acquire a connection') || PG_CONNECTION_LOST.test(e.message))) return true;
+  for (const inner of [e.cause, e.originalError, e.nativeError]) if (inner !== undefined && inner !== err && isDatabaseUnavailable(inner, depth + 1)) return true;
+  if (Array.isArray(e.errors)) return e.errors.some((x) => isDatabaseUnavailable(x, depth + 1));
+  return false;
 }

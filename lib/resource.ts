@@ -58,10 +58,6 @@ export function requireOauthAuthorization(rt: Runtime, scopes: string[]): Reques
         const err = toOAuthError(e);
         report(rt, ctx, err);
         try {
-          if (err.status >= 500) {
-            if (!res.headersSent) res.status(err.status).json(err.toJSON());
-            return;
-          }
           renderBearerError(res, err, (ctx.values as unknown as ResourceValues).oauthRealm);
         } catch (renderFailure) {
           // A value read while answering threw: answer generically rather than leave an unhandled rejection.

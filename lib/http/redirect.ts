@@ -6,8 +6,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { OAuthContext } from '../context';
-import type { OAuthError } from '../errors';
+import { asciiDescription, type OAuthError } from '../errors';
 import { render } from '../templates';
+import { setRetryAfter } from './error_handler';
 import { setNoCache } from './no_cache';
 
 /** Where an authorization response goes: a registered redirect URI and the response mode. */
@@ -43,7 +44,10 @@ export function renderPage(ctx: OAuthContext, view: string, locals: Record<strin
  * (RFC 6749 §4.1.2, keeping the URI's own query), or the auto-submitting form_post page.
  */
 export function redirectToClient(ctx: OAuthContext, target: ClientRedirect, params: Record<string, string | undefined>): void {
-  const entries = Object.entries(params).filter((e): e is [string, string] => e[1] !== undefined);
+  const entries = Object.entries(params)
+    .filter((e): e is [string, string] => e[1] !== undefined)
+    // RFC 6749 §4.1.2.1: error_description is limited to the §5.2 characters, in either response mode.
+    .map(([name, value]): [string, string] => [name, name === 'error_description' ? asciiDescription(value) : value]);
   if (target.responseMode === 'form_post') {
     const v = ctx.values as unknown as PageValues;
     const nonce = randomBytes(16).toString('base64');
@@ -62,5 +66,8 @@ export function redirectToClient(ctx: OAuthContext, target: ClientRedirect, para
 export function renderErrorPage(ctx: OAuthContext, err: OAuthError): void {
   if (ctx.res.headersSent) return;
   const v = ctx.values as unknown as PageValues;
+  // A 503 page says when to come back. The redirect channel sends none: on a 302, Retry-After
+  // would ask the browser to wait before following it (RFC 9110 §10.2.3), not the client to retry.
+  setRetryAfter(ctx.res, err);
   renderPage(ctx, 'authorize_error', { title: v.authorizeErrorPageTitle, error: err.code, description: err.description ?? '' }, err.status);
 }
