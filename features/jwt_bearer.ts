@@ -13,7 +13,7 @@
  */
 import type { JSONWebKeySet, JWTPayload } from 'jose';
 import type { OAuthContext, TokenContext } from '../lib/context';
-import { defineFeature, method, value, type MethodsOf, type TokenResponse, type ValuesOf } from '../lib/feature';
+import { defineFeature, method, value, type MethodsOf, type TokenResponse, type ValidationContext, type ValuesOf } from '../lib/feature';
 import { OAuthError } from '../lib/errors';
 import { OAuthConfigurationError } from '../lib/options';
 import { requireParam } from '../lib/http/params';
@@ -71,8 +71,11 @@ const values = {
   oauthJwksCacheExpiresIn: value(300, 'Seconds a fetched JWK Set is cached when its response has no cache headers.'),
   oauthJwksMaxCacheExpiresIn: value(86400, 'Longest time, in seconds, a fetched JWK Set is cached, whatever its headers say.'),
   oauthJwksRefetchInterval: value(60, 'Least seconds between two fetches of a jwks_uri caused by an unknown `kid`.'),
+  oauthJwksFailureBackoff: value(10, 'Seconds a failed jwks_uri fetch is remembered (requests get the failure without a fetch); doubles on each further failure.'),
+  oauthJwksMaxFailureBackoff: value(300, 'Longest time, in seconds, a failed jwks_uri fetch is remembered.'),
   // (c) policy
-  oauthJwksAllowLoopbackHttp: value(false, 'Accept http:// jwks_uris on loopback hosts (development only); otherwise https only.'),
+  oauthJwksAllowLoopbackHttp: value(false, 'Accept http:// jwks_uris on loopback hosts, and loopback addresses (127.0.0.0/8, ::1) for https ones (development only); otherwise https to public addresses only.'),
+  oauthFetchAllowPrivateAddresses: value(false, 'Fetch URLs (jwks_uri) that resolve to private, loopback, link-local or other non-public addresses (development only); otherwise they are refused after DNS resolution.'),
   oauthJwtBearerClientSecretJwtAlgorithms: value<string[]>([...HMAC_ALGORITHMS], 'Algorithms accepted for client_secret_jwt (HMAC only).'),
   oauthJwtBearerPrivateKeyJwtAlgorithms: value<string[]>([...ASYMMETRIC_ALGORITHMS], 'Algorithms accepted for private_key_jwt and for assertions of trusted issuers (asymmetric only).'),
   oauthJwtBearerTrustedIssuers: value<TrustedIssuer[]>([], 'Issuers whose assertions the grant accepts besides clients: `{ issuer, jwks | jwksUri, subjects: string[] | "*", scopes }`.'),
@@ -104,7 +107,13 @@ export default defineFeature({
   values,
   methods,
   grantTypes: {
-    [JWT_BEARER_GRANT_TYPE]: { parameters: ['assertion', 'scope'], clientAuthentication: 'assertion', handler: jwtBearerGrant },
+    [JWT_BEARER_GRANT_TYPE]: {
+      parameters: ['assertion', 'scope'],
+      clientAuthentication: 'assertion',
+      prepare: verifyJwtBearerRequest,
+      handler: jwtBearerGrant,
+      singleStatement: true,
+    },
   },
   // client_secret_jwt needs the secret back, so it works only once secrets can be kept encrypted.
   clientAuthMethods: { client_secret_jwt: { ...clientSecretJwt, available: (ctx) => ctx.values.oauthClientSecretEncryptionKey !== null }, private_key_jwt: privateKeyJwt },
@@ -113,8 +122,19 @@ export default defineFeature({
   validate,
 });
 
-/** RFC 7523 §2.1 / §3: verify the assertion, map its subject, issue an access token (never a refresh token). */
-async function jwtBearerGrant(tctx: TokenContext): Promise<TokenResponse> {
+/** What the checks of a jwt-bearer request established, before any transaction. */
+interface VerifiedJwtBearerRequest {
+  application: Application;
+  accountId: string;
+  scopes: string[];
+}
+
+/**
+ * RFC 7523 §2.1 / §3, outside any transaction: authenticate the presenting client, fetch the
+ * signer's keys, verify the assertion (its jti is spent here, in its own statement), map its
+ * subject and settle the scopes. None of it holds the database while it waits.
+ */
+async function verifyJwtBearerRequest(tctx: TokenContext): Promise<VerifiedJwtBearerRequest> {
   const ctx: OAuthContext = tctx;
   const assertion = requireParam(ctx.params, 'assertion');
   const { header, claims } = inspectAssertion(ctx, 'grant', assertion);
@@ -125,8 +145,8 @@ async function jwtBearerGrant(tctx: TokenContext): Promise<TokenResponse> {
   const source = trusted ? await fromTrustedIssuer(ctx, trusted) : await fromClientIssuer(ctx, iss, String(header.alg));
   const app = source.application;
   const verified = await verifyAssertion(ctx, 'grant', assertion, { issuer: iss, algorithms: source.algorithms, keys: source.keys });
-  // Checked once the signature holds, so that an unsigned probe learns nothing about registered clients
-  // (the jti recorded above is rolled back with the transaction).
+  // Checked once the signature holds, so that an unsigned probe learns nothing about registered
+  // clients. The jti is spent already: a signed assertion is single use whatever follows.
   if (!(app.grantTypes ?? []).includes(JWT_BEARER_GRANT_TYPE)) {
     throw new OAuthError('unsupported_grant_type', ctx.values.oauthInvalidGrantTypeMessage, { reason: 'grant_type_not_allowed' });
   }
@@ -139,7 +159,12 @@ async function jwtBearerGrant(tctx: TokenContext): Promise<TokenResponse> {
   const scopes = grantableScopes(ctx.params.scope, source.scopes, ctx.values.oauthInvalidScopeMessage);
   ctx.application = app;
   ctx.accountId = accountId;
-  const { body } = await issueDirectGrant(ctx, { type: JWT_BEARER_GRANT_TYPE, accountId, applicationId: app.id, scopes });
+  return { application: app, accountId, scopes };
+}
+
+/** RFC 7523 §2.1: inside the token transaction, one INSERT: an access token (never a refresh token). */
+async function jwtBearerGrant(ctx: TokenContext, request: VerifiedJwtBearerRequest): Promise<TokenResponse> {
+  const { body } = await issueDirectGrant(ctx, { type: JWT_BEARER_GRANT_TYPE, accountId: request.accountId, applicationId: request.application.id, scopes: request.scopes });
   return body;
 }
 
@@ -237,7 +262,14 @@ async function decryptClientSecret(ctx: OAuthContext, app: Application): Promise
 }
 
 /** Start-up checks of the configuration (values that are functions of the request are checked when used). */
-function validate(vals: Record<string, unknown>): void {
+function validate(vals: Record<string, unknown>, instance: ValidationContext): void {
+  // RFC 7523 §3 item 3: the audience is this server's token endpoint or issuer, as configured. A
+  // derived issuer comes from the Host header, so an assertion minted for another server would pass.
+  if (instance.issuer === undefined) {
+    throw new OAuthConfigurationError(
+      "oauth(): jwt_bearer needs the 'issuer' option: assertion audiences (RFC 7523 §3) are checked against the configured issuer and its token endpoint, never against the request's Host header.",
+    );
+  }
   const key = vals.oauthClientSecretEncryptionKey;
   if (typeof key === 'string') {
     try {

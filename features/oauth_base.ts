@@ -37,7 +37,7 @@ const values = {
   oauthMetadataUiLocalesSupported: value<string[] | null>(null, '`ui_locales_supported` of the metadata document.', 'nullable-array'),
   oauthMetadataOpPolicyUri: value<string | null>(null, '`op_policy_uri` of the metadata document.', 'nullable-string'),
   oauthMetadataOpTosUri: value<string | null>(null, '`op_tos_uri` of the metadata document.', 'nullable-string'),
-  oauthMetadataCacheControl: value('public, max-age=3600', 'Cache-Control of the metadata document.'),
+  oauthMetadataCacheControl: value('public, max-age=3600', 'Cache-Control of the metadata document when the `issuer` option is set (a derived issuer always gets `no-store`).'),
   oauthRealm: value('oauth', 'The realm of `WWW-Authenticate` challenges.'),
   // (d) messages
   oauthInvalidClientMessage: value('Invalid client', 'error_description of invalid_client.'),
@@ -88,7 +88,8 @@ export default defineFeature({
   hooks: ['beforeToken', 'afterToken'],
   routes: [
     { name: 'token', method: 'post', handler: tokenRoute },
-    { name: 'oauth_server_metadata', path: '.well-known/oauth-authorization-server', method: 'get', handler: metadataRoute },
+    // RFC 8414 §3 defines no parameter: the query string is not read (nor refused).
+    { name: 'oauth_server_metadata', path: '.well-known/oauth-authorization-server', method: 'get', query: false, handler: metadataRoute },
   ],
   clientAuthMethods: { client_secret_basic: clientSecretBasic, client_secret_post: clientSecretPost, none },
   metadata: {
@@ -106,7 +107,7 @@ export default defineFeature({
   tables: ['applications', 'grants'],
 });
 
-/** POST /token: parse → authenticate → dispatch → transaction(beforeToken, grant, afterToken) → respond. */
+/** POST /token: parse → authenticate → dispatch → prepare → transaction(beforeToken, grant, afterToken) → respond. */
 async function tokenRoute(ctx: OAuthContext): Promise<void> {
   setNoCache(ctx.res);
   const grantType = requireParam(ctx.params, 'grant_type');
@@ -118,9 +119,12 @@ async function tokenRoute(ctx: OAuthContext): Promise<void> {
     throw new OAuthError('unsupported_grant_type', ctx.values.oauthInvalidGrantTypeMessage, { reason: 'grant_type_not_allowed' });
   }
   Object.assign(ctx, { grantType });
+  // Client authentication above and the grant's own checks here (bcrypt, signatures, key fetches)
+  // finish before the transaction opens: it holds the database only for its own statements.
+  const prepared = grant.prepare ? await grant.prepare(ctx as never) : undefined;
   const run = async () => {
     await ctx.hook('beforeToken');
-    const response = await grant.handler(ctx as never);
+    const response = await grant.handler(ctx as never, prepared);
     await ctx.hook('afterToken');
     return response;
   };
@@ -139,7 +143,8 @@ async function metadataRoute(ctx: OAuthContext): Promise<void> {
     const prev = doc[key];
     doc[key] = Array.isArray(prev) && Array.isArray(v) ? [...new Set([...prev, ...v])] : v;
   }
-  ctx.res.setHeader('Cache-Control', ctx.values.oauthMetadataCacheControl);
+  // A derived issuer comes from Host: a shared cache must not serve one client's document to another.
+  ctx.res.setHeader('Cache-Control', ctx.runtime.issuerConfigured ? ctx.values.oauthMetadataCacheControl : 'no-store');
   ctx.res.status(200).json(doc);
 }
 

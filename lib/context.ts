@@ -4,6 +4,7 @@
  */
 import type { Request, Response } from 'express';
 import { OAuthError } from './errors';
+import { requestOrigin } from './http/origin';
 import type { Application, Grant } from './store';
 import type { Store } from './store';
 import type { Runtime } from './runtime';
@@ -19,6 +20,8 @@ export interface RuntimeView {
   readonly metadata: readonly (readonly [string, MetadataDef])[];
   readonly secretCache: VerifiedSecretCache;
   readonly logger: OAuthLogger;
+  /** Whether the `issuer` option is set (else the issuer is derived from each request). */
+  readonly issuerConfigured: boolean;
   /** The registered hook functions, by hook name. */
   readonly hooks: ReadonlyMap<string, readonly unknown[]>;
   /** What the enabled features contribute to a declared extension point (see `defineFeature({ extend })`). */
@@ -70,7 +73,7 @@ export interface OAuthContext {
   transaction<T>(fn: () => Promise<T>): Promise<T>;
   /** The current time (an auth method, so specs and hosts can move the clock). */
   now(): Date;
-  /** The issuer identifier: the `issuer` option, or the request's origin and mount path. */
+  /** The issuer identifier: the `issuer` option, or (development only) the request's origin and mount path. */
   readonly issuer: string;
   /** An absolute URL of one of this router's routes (by route name), following the mount path. */
   routeUrl(name: string): string;
@@ -159,7 +162,9 @@ export class ContextImpl implements OAuthContext {
 
   get issuer(): string {
     if (this.issuerCache === undefined) {
-      this.issuerCache = this.rt.issuer ?? `${this.origin()}${this.req.baseUrl ?? ''}`;
+      // A request with an invalid Host never reaches a handler (lib/oauth.ts answers it 400); a
+      // host middleware may still ask, and gets a name that matches nothing rather than the header.
+      this.issuerCache = this.rt.issuer ?? `${requestOrigin(this.req) ?? 'http://invalid-host.invalid'}${this.req.baseUrl ?? ''}`;
     }
     return this.issuerCache;
   }
@@ -177,9 +182,6 @@ export class ContextImpl implements OAuthContext {
     return `${this.issuer}${path}`;
   }
 
-  private origin(): string {
-    return `${this.req.protocol}://${this.req.get('host') ?? 'localhost'}`;
-  }
 }
 
 const EMPTY: OAuthParams = Object.freeze(Object.create(null));

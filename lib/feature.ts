@@ -56,6 +56,11 @@ export interface RouteDef {
   renderError?: (ctx: OAuthContext, err: OAuthError) => void | Promise<void>;
   /** Whether the route reads a form/JSON body (default: true for POST). */
   body?: boolean;
+  /**
+   * Whether the route reads its query string (default: when it reads no body). A route that
+   * takes no parameter says false, so a cache-busting or malformed query cannot fail it.
+   */
+  query?: boolean;
   handler: (ctx: OAuthContext) => Promise<void>;
 }
 
@@ -70,7 +75,7 @@ export interface TokenResponse {
 }
 
 /** A grant type contributed to the token endpoint's registry (oidc-provider's grant registry). */
-export interface GrantTypeDef {
+export interface GrantTypeDef<Prepared = any> {
   /** The parameters the grant reads; all must be strings and single (RFC 6749 §3.2). */
   parameters: readonly string[];
   /**
@@ -84,7 +89,22 @@ export interface GrantTypeDef {
    * the explicit transaction, since a single statement is atomic on its own.
    */
   singleStatement?: boolean;
-  handler: (ctx: TokenContext) => Promise<TokenResponse>;
+  /**
+   * The grant's slow work, run before any transaction opens: client authentication of an
+   * `assertion` grant, signature checks, key fetches, host lookups. Its result is handed to
+   * `handler`. A transaction holds the database (on SQLite, the one writer every request waits
+   * for) only for its own statements, so nothing that waits on a hash, a network or a client
+   * belongs in `handler`.
+   */
+  prepare?: (ctx: TokenContext) => Promise<Prepared>;
+  /** Writes the grant and builds the response, inside the token transaction with the hooks. */
+  handler: (ctx: TokenContext, prepared: Prepared) => Promise<TokenResponse>;
+}
+
+/** What a feature's start-up check may read of the instance besides its values. */
+export interface ValidationContext {
+  /** The `issuer` option; undefined when the issuer is derived from requests (development). */
+  readonly issuer: string | undefined;
 }
 
 /** The passport Strategy contract for a client-authentication method. */
@@ -124,7 +144,7 @@ export interface Feature<
   /** Metadata keys (RFC 8414) this feature adds; lists are merged by the registry. */
   readonly metadata: Readonly<Record<string, MetadataDef>>;
   /** Runs once at start-up with the resolved options, to reject inconsistent configuration early. */
-  readonly validate?: (values: Record<string, unknown>) => void;
+  readonly validate?: (values: Record<string, unknown>, instance: ValidationContext) => void;
   /** The tables `auth.migrate()` creates for this feature. */
   readonly tables?: readonly TableId[];
   /**
@@ -152,7 +172,7 @@ export interface FeatureInput<
   grantTypes?: Record<string, GrantTypeDef>;
   clientAuthMethods?: Record<string, ClientAuthMethodDef>;
   metadata?: Record<string, MetadataDef>;
-  validate?: (values: Record<string, unknown>) => void;
+  validate?: (values: Record<string, unknown>, instance: ValidationContext) => void;
   tables?: readonly TableId[];
   extend?: Record<string, unknown>;
 }

@@ -8,8 +8,9 @@ import type { OAuthContext } from './context';
 import { OAuthError } from './errors';
 import { VerifiedSecretCache } from './crypto';
 import { defaultLogger, type OAuthLogger } from './log';
-import { OAuthConfigurationError, checkValueType, defaultRoutePath, optionNames, routeValueName, unknownFeature, unknownOption, FRAMEWORK_OPTIONS } from './options';
+import { OAuthConfigurationError, checkMessageValue, checkValueType, defaultRoutePath, optionNames, routeValueName, unknownFeature, unknownOption, FRAMEWORK_OPTIONS } from './options';
 import { isSchemaValue, resolveSchema, type Schema } from './store/schema';
+import { issuerProblem } from './http/origin';
 import { Store } from './store';
 import type { TableId } from './migrations';
 
@@ -32,6 +33,9 @@ export class Runtime {
   readonly store: Store;
   readonly db: Knex;
   readonly issuer: string | undefined;
+  get issuerConfigured(): boolean {
+    return this.issuer !== undefined;
+  }
   readonly logger: OAuthLogger;
   readonly onError: RuntimeOptions['onError'];
   readonly hooks = new Map<string, Fn[]>();
@@ -54,13 +58,24 @@ export class Runtime {
       throw new OAuthConfigurationError("oauth(): option 'db' must be a knex instance.");
     }
     if (options.enable !== undefined && !Array.isArray(options.enable)) throw new OAuthConfigurationError("oauth(): option 'enable' must be an array of feature ids.");
-    if (options.issuer !== undefined && (typeof options.issuer !== 'string' || !/^https?:\/\/[^?#]+$/.test(options.issuer) || options.issuer.endsWith('/'))) {
-      throw new OAuthConfigurationError("oauth(): option 'issuer' must be an http(s) URL without query, fragment or trailing slash (RFC 8414 §2).");
+    if (options.issuer !== undefined) {
+      const problem = issuerProblem(options.issuer);
+      if (problem) throw new OAuthConfigurationError(`oauth(): option 'issuer' ${problem} (RFC 8414 §2); got ${JSON.stringify(options.issuer)}.`);
+    } else if (process.env.NODE_ENV === 'production') {
+      // design.md §4.12: the issuer never comes from an untrusted header in production.
+      throw new OAuthConfigurationError(
+        "oauth(): option 'issuer' is required with NODE_ENV=production (e.g. issuer: 'https://auth.example.com'): a derived issuer would come from the request's Host header, which any client sets.",
+      );
     }
     this.db = options.db;
     this.issuer = options.issuer;
     this.logger = options.logger ?? defaultLogger;
     this.onError = options.onError;
+    if (this.issuer === undefined) {
+      this.logger.warn(
+        "oauth(): no 'issuer' option: the issuer is derived from each request's Host header (development only; responses that depend on it are sent Cache-Control: no-store and Vary: Host). Set 'issuer' in production.",
+      );
+    }
 
     this.features = closure(all, ['oauth_base', ...(options.enable ?? [])]);
     this.enabled = new Set(this.features.map((f) => f.id));
@@ -82,6 +97,7 @@ export class Runtime {
           continue;
         }
         checkValueType(name, override, def.type);
+        checkMessageValue(name, override);
         if (typeof override === 'function') {
           if (isSchemaValue(name)) throw new OAuthConfigurationError(`oauth(): option '${name}' must be a constant: table and column names are fixed at start-up (migrations and indexes use them).`);
           if (name === 'oauthSecretCacheSize') throw new OAuthConfigurationError(`oauth(): option '${name}' must be a constant: the verified-secret cache is sized at start-up.`);
@@ -139,10 +155,10 @@ export class Runtime {
         this.extensionPoints.set(point, list);
       }
     }
-    for (const f of this.features) f.validate?.(this.appValues);
+    for (const f of this.features) f.validate?.(this.appValues, { issuer: this.issuer });
 
     this.schema = resolveSchema(this.appValues);
-    this.store = new Store(this.db, this.schema);
+    this.store = new Store(this.db, this.schema, undefined, { sqliteLockTimeout: options.oauthSqliteLockTimeout ?? this.appValues.oauthSqliteLockTimeout });
     this.secretCache = new VerifiedSecretCache(Number(this.appValues.oauthSecretCacheSize ?? 0));
   }
 

@@ -133,6 +133,7 @@ export async function verifyAssertion(ctx: OAuthContext, use: AssertionUse, asse
     algorithms: [...expect.algorithms],
     issuer: expect.issuer,
     subject: expect.subject,
+    // RFC 7523 §3 item 3: the configured issuer's own URLs only (jwt_bearer requires the option).
     audience: [...new Set([ctx.routeUrl('token'), ctx.issuer])],
     requiredClaims: ['exp', 'jti', 'sub', 'aud', 'iss'],
     clockTolerance: values.oauthJwtBearerLeeway,
@@ -224,6 +225,9 @@ export function jwksSettings(ctx: OAuthContext): JwksSettings {
     defaultCacheSeconds: values.oauthJwksCacheExpiresIn,
     maxCacheSeconds: values.oauthJwksMaxCacheExpiresIn,
     refetchIntervalSeconds: values.oauthJwksRefetchInterval,
+    allowPrivateAddresses: ctx.values.oauthFetchAllowPrivateAddresses,
+    failureBackoffSeconds: ctx.values.oauthJwksFailureBackoff,
+    maxFailureBackoffSeconds: ctx.values.oauthJwksMaxFailureBackoff,
   };
 }
 

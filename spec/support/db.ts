@@ -17,13 +17,14 @@ export interface TestDb {
   destroy(): Promise<void>;
 }
 
-export async function createTestDb(opts: { shared?: boolean } = {}): Promise<TestDb> {
+/** `poolMax` sets the PostgreSQL pool size (SQLite always has one connection). */
+export async function createTestDb(opts: { shared?: boolean; poolMax?: number } = {}): Promise<TestDb> {
   if (DATABASE_URL) {
     const schema = `t_${randomBytes(6).toString('hex')}`;
     const admin = knex({ client: 'pg', connection: DATABASE_URL, pool: { min: 0, max: 1 } });
     await admin.raw('create schema ??', [schema]);
     await admin.destroy();
-    const db = knex({ client: 'pg', connection: DATABASE_URL, searchPath: [schema], pool: { min: 0, max: opts.shared ? 10 : 4 } });
+    const db = knex({ client: 'pg', connection: DATABASE_URL, searchPath: [schema], pool: { min: 0, max: opts.poolMax ?? (opts.shared ? 10 : 4) } });
     return {
       db,
       async destroy() {
