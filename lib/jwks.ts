@@ -1,11 +1,13 @@
 /**
- * JWK Sets of clients and trusted issuers (RFC 7517 §5, RFC 7591 `jwks_uri`), fetched with
- * bounds: https only (loopback http by option), a timeout covering connect, headers and body,
- * a size and key-count limit, no redirects followed, HTTP caching (Cache-Control max-age /
- * no-store / no-cache, Age, Expires, ETag revalidation) and a rate limit on the refetch an
- * unknown `kid` triggers. Verification uses jose's `createLocalJWKSet` over the fetched set.
+ * JWK Sets of clients and trusted issuers (RFC 7517 §5, RFC 7591 `jwks_uri`), fetched through
+ * the SSRF-safe fetcher (`lib/http/safe_fetch.ts`: https only, public addresses only, bounded
+ * time and size, no redirects), with a key-count limit, HTTP caching (Cache-Control max-age /
+ * no-store / no-cache, Age, Expires, ETag revalidation), a rate limit on the refetch an
+ * unknown `kid` triggers, and failures remembered with a growing backoff. Verification uses
+ * jose's `createLocalJWKSet` over the fetched set.
  */
 import { createLocalJWKSet, type JSONWebKeySet } from 'jose';
+import { checkFetchUrl, safeFetch, SafeFetchError, type Resolver, type SafeFetchErrorCode } from './http/safe_fetch';
 
 /** The limits of one fetch, from the feature's values. */
 export interface JwksSettings {
@@ -15,8 +17,16 @@ export interface JwksSettings {
   maxBytes: number;
   /** Most keys a set may hold. */
   maxKeys: number;
-  /** Whether `http://` is accepted for loopback hosts (development). */
+  /** Whether `http://` is accepted for loopback hosts, and loopback addresses for https (development). */
   allowLoopbackHttp: boolean;
+  /** Whether private, loopback and other non-public addresses may be fetched (development). */
+  allowPrivateAddresses?: boolean;
+  /** Seconds a failed fetch is remembered before the URI is tried again; doubles on each further failure. */
+  failureBackoffSeconds?: number;
+  /** Longest time, in seconds, a failure is remembered. */
+  maxFailureBackoffSeconds?: number;
+  /** Replaces DNS resolution (tests). */
+  resolve?: Resolver;
   /** Cache lifetime, in seconds, when the response carries no cache headers. */
   defaultCacheSeconds: number;
   /** Upper bound of any cache lifetime, in seconds. */
@@ -28,7 +38,7 @@ export interface JwksSettings {
 /** Why a key set could not be had; `kind` goes to the logs as the cause's code. */
 export class JwksError extends Error {
   constructor(
-    readonly code: 'jwks_uri_not_allowed' | 'jwks_timeout' | 'jwks_http_status' | 'jwks_too_large' | 'jwks_invalid' | 'jwks_unreachable',
+    readonly code: 'jwks_uri_not_allowed' | 'jwks_address_not_allowed' | 'jwks_timeout' | 'jwks_http_status' | 'jwks_too_large' | 'jwks_invalid' | 'jwks_unreachable',
     message: string,
   ) {
     super(message);
@@ -63,22 +73,43 @@ export function parseKeySet(input: unknown, maxKeys: number): KeySet {
   }
 }
 
-/** The URI as a URL, if it may be fetched: https, or http on a loopback host when allowed. */
+const LABEL = 'the jwks_uri';
+
+/** The URI as a URL, if it may be fetched: https, or http on a loopback host when allowed (addresses are checked when fetching). */
 export function checkJwksUri(uri: string, allowLoopbackHttp: boolean): URL {
-  let url: URL;
   try {
-    url = new URL(uri);
-  } catch {
-    throw new JwksError('jwks_uri_not_allowed', 'the jwks_uri is not an absolute URL');
+    return checkFetchUrl(uri, { allowLoopbackHttp, label: LABEL });
+  } catch (e) {
+    throw jwksErrorFrom(e);
   }
-  if (url.protocol === 'https:') return url;
-  if (url.protocol === 'http:' && allowLoopbackHttp && isLoopback(url.hostname)) return url;
-  throw new JwksError('jwks_uri_not_allowed', 'the jwks_uri must use https');
 }
 
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+const FETCH_CODES: Record<SafeFetchErrorCode, JwksError['code']> = {
+  url_not_allowed: 'jwks_uri_not_allowed',
+  address_not_allowed: 'jwks_address_not_allowed',
+  timeout: 'jwks_timeout',
+  http_status: 'jwks_http_status',
+  too_large: 'jwks_too_large',
+  unreachable: 'jwks_unreachable',
+};
+
+function jwksErrorFrom(e: unknown): JwksError {
+  if (e instanceof JwksError) return e;
+  if (e instanceof SafeFetchError) return new JwksError(FETCH_CODES[e.code], e.message);
+  return new JwksError('jwks_unreachable', `${LABEL} could not be fetched (${(e as Error).message})`);
 }
+
+/** A failed fetch of a URI, answered again without fetching until `until`. */
+interface Failure {
+  error: JwksError;
+  until: number;
+  /** The window of this failure (ms); the next one gets twice as long, up to the cap. */
+  backoffMs: number;
+}
+
+/** Defaults of the failure backoff, in seconds, for settings that leave it out. */
+const FAILURE_BACKOFF = 10;
+const MAX_FAILURE_BACKOFF = 300;
 
 interface Entry extends KeySet {
   /** When this set was last fetched or revalidated (ms, the context's clock). */
@@ -90,10 +121,13 @@ interface Entry extends KeySet {
 
 /**
  * The key sets of one `oauth()` instance, by URI: a bounded LRU, with one fetch in flight
- * per URI however many requests wait for it.
+ * per URI however many requests wait for it, and the last failure of each URI remembered for
+ * a backoff window, so that requests naming a broken or hostile `jwks_uri` cannot make the
+ * server fetch it again and again.
  */
 export class JwksCache {
   private readonly entries = new Map<string, Entry>();
+  private readonly failures = new Map<string, Failure>();
   private readonly inflight = new Map<string, Promise<Entry>>();
   private readonly inlineSets = new Map<string, KeySet>();
 
@@ -114,7 +148,7 @@ export class JwksCache {
     return set;
   }
 
-  /** The key set at `uri`: the cached one while fresh, else fetched (or revalidated). */
+  /** The key set at `uri`: the cached one while fresh, else fetched (or revalidated); a recent failure is thrown again. */
   async get(uri: string, now: number, s: JwksSettings): Promise<Entry> {
     const entry = this.entries.get(uri);
     if (entry && now < entry.freshUntil) {
@@ -136,18 +170,51 @@ export class JwksCache {
   }
 
   private fetch(uri: string, now: number, s: JwksSettings): Promise<Entry> {
+    const failure = this.failures.get(uri);
+    if (failure && now < failure.until && now >= failure.until - failure.backoffMs) {
+      const left = Math.ceil((failure.until - now) / 1000);
+      return Promise.reject(new JwksError(failure.error.code, `${failure.error.message} (a failure remembered for ${left} s more)`));
+    }
     let p = this.inflight.get(uri);
     if (!p) {
-      p = this.load(uri, now, s).finally(() => this.inflight.delete(uri));
+      p = this.load(uri, now, s).then(
+        (entry) => {
+          this.failures.delete(uri);
+          return entry;
+        },
+        (e: unknown) => {
+          const error = jwksErrorFrom(e);
+          this.remember(uri, error, now, s);
+          throw error;
+        },
+      );
+      p = p.finally(() => this.inflight.delete(uri));
       this.inflight.set(uri, p);
     }
     return p;
   }
 
+  /**
+   * A failure's window: the base backoff, or twice the previous window (capped) when the URI
+   * failed again within the cap of the previous window's end; a success forgets the failures.
+   */
+  private remember(uri: string, error: JwksError, now: number, s: JwksSettings): void {
+    const base = (s.failureBackoffSeconds ?? FAILURE_BACKOFF) * 1000;
+    const cap = Math.max(base, (s.maxFailureBackoffSeconds ?? MAX_FAILURE_BACKOFF) * 1000);
+    const previous = this.failures.get(uri);
+    const backoffMs = previous && now - previous.until < cap ? Math.min(previous.backoffMs * 2, cap) : base;
+    this.failures.delete(uri);
+    this.failures.set(uri, { error, until: now + backoffMs, backoffMs });
+    while (this.failures.size > this.maxEntries) {
+      const oldest = this.failures.keys().next().value;
+      if (oldest === undefined) break;
+      this.failures.delete(oldest);
+    }
+  }
+
   private async load(uri: string, now: number, s: JwksSettings): Promise<Entry> {
-    const url = checkJwksUri(uri, s.allowLoopbackHttp);
     const previous = this.entries.get(uri);
-    const res = await fetchBounded(url, s, previous?.etag);
+    const res = await fetchJwks(uri, s, previous?.etag);
     const lifetime = cacheLifetime(res.headers, now, s);
     let entry: Entry;
     if (res.status === 304 && previous) {
@@ -183,60 +250,22 @@ export function jwksCacheFor(owner: object): JwksCache {
   return c;
 }
 
-interface FetchedSet {
-  status: 200 | 304;
-  headers: Headers;
-  body: string;
-}
-
-/** GET with every bound applied; a redirect is an error, never followed. */
-async function fetchBounded(url: URL, s: JwksSettings, etag: string | undefined): Promise<FetchedSet> {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), s.timeoutMs);
-  try {
-    const headers: Record<string, string> = { accept: 'application/jwk-set+json, application/json' };
-    if (etag) headers['if-none-match'] = etag;
-    const res = await fetch(url, { method: 'GET', redirect: 'manual', signal: controller.signal, headers });
-    if (res.status === 304 && etag) {
-      await res.body?.cancel();
-      return { status: 304, headers: res.headers, body: '' };
-    }
-    if (res.status !== 200) {
-      await res.body?.cancel();
-      throw new JwksError('jwks_http_status', `the jwks_uri answered HTTP ${res.status}`);
-    }
-    const declared = Number(res.headers.get('content-length') ?? '0');
-    if (declared > s.maxBytes) {
-      await res.body?.cancel();
-      throw new JwksError('jwks_too_large', `the JWK Set is larger than ${s.maxBytes} bytes`);
-    }
-    return { status: 200, headers: res.headers, body: await readLimited(res, s.maxBytes) };
-  } catch (e) {
-    if (e instanceof JwksError) throw e;
-    if (controller.signal.aborted) throw new JwksError('jwks_timeout', `the jwks_uri did not answer within ${s.timeoutMs} ms`);
-    throw new JwksError('jwks_unreachable', `the jwks_uri could not be fetched (${(e as Error).message})`);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Reads the body, stopping (and cancelling the stream) past `max` bytes. */
-async function readLimited(res: Response, max: number): Promise<string> {
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > max) {
-      await reader.cancel();
-      throw new JwksError('jwks_too_large', `the JWK Set is larger than ${max} bytes`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+/** GET through the SSRF-safe fetcher; 304 only when revalidating. */
+function fetchJwks(uri: string, s: JwksSettings, etag: string | undefined): Promise<{ status: number; headers: Headers; body: string }> {
+  const headers: Record<string, string> = { accept: 'application/jwk-set+json, application/json' };
+  if (etag) headers['if-none-match'] = etag;
+  return safeFetch(uri, {
+    timeoutMs: s.timeoutMs,
+    maxBytes: s.maxBytes,
+    expectedStatuses: etag ? [200, 304] : [200],
+    headers,
+    // A developer who serves keys over loopback http serves them from a loopback address.
+    allowLoopbackHttp: s.allowLoopbackHttp,
+    allowLoopbackAddresses: s.allowLoopbackHttp,
+    allowPrivateAddresses: s.allowPrivateAddresses,
+    label: LABEL,
+    resolve: s.resolve,
+  });
 }
 
 /**

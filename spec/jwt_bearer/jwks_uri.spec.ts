@@ -234,3 +234,78 @@ describe('jwt_bearer › jwks_uri', () => {
     expectInvalidClient(await auth(t, clock, client.clientId, key1), t, 'jwks_unreachable');
   });
 });
+
+describe('jwt_bearer › jwks_uri failures (remembered with backoff)', () => {
+  async function flood(t: TestApp, clock: Clock, clientId: string, n: number, why: string): Promise<void> {
+    const concurrent = await Promise.all(Array.from({ length: n / 2 }, () => auth(t, clock, clientId, key1)));
+    for (const res of concurrent) expectInvalidClient(res, t, 'jwks_');
+    for (let i = 0; i < n / 2; i++) expectInvalidClient(await auth(t, clock, clientId, key1), t, why);
+  }
+
+  it('fetches a failing jwks_uri once for 40 requests within oauthJwksFailureBackoff, then again after it', async () => {
+    const { t, clock, client, server } = await setup();
+    server.handler = (_req, res) => {
+      res.writeHead(500);
+      res.end('down');
+    };
+    await flood(t, clock, client.clientId, 40, 'HTTP 500');
+    expect(server.hits).toBe(1);
+    clock.advance(9);
+    expectInvalidClient(await auth(t, clock, client.clientId, key1), t, 'a failure remembered for 1 s more');
+    expect(server.hits).toBe(1);
+    clock.advance(1);
+    expectInvalidClient(await auth(t, clock, client.clientId, key1), t, 'HTTP 500');
+    expect(server.hits).toBe(2);
+  });
+
+  it('doubles the window on each further failure up to oauthJwksMaxFailureBackoff, and forgets it after a success', async () => {
+    const { t, clock, client, server } = await setup({ oauthJwksFailureBackoff: 5, oauthJwksMaxFailureBackoff: 15 });
+    const failing = (_req: unknown, res: import('node:http').ServerResponse) => {
+      res.writeHead(503);
+      res.end();
+    };
+    server.handler = failing;
+    const windows: number[] = [];
+    for (let attempt = 0; attempt < 4; attempt++) {
+      expectInvalidClient(await auth(t, clock, client.clientId, key1), t, 'HTTP 503');
+      const before = server.hits;
+      let waited = 0;
+      while (server.hits === before) {
+        clock.advance(1);
+        waited++;
+        expectInvalidClient(await auth(t, clock, client.clientId, key1), t, 'jwks_http_status');
+      }
+      windows.push(waited);
+    }
+    expect(windows).toEqual([5, 10, 15, 15]);
+
+    clock.advance(15);
+    server.serve([key1.publicJwk], { 'cache-control': 'no-store' });
+    const ok = await auth(t, clock, client.clientId, key1);
+    expect(ok.status).toBe(200);
+    expect(ok.body).toEqual(SUCCESS);
+    server.handler = failing;
+    const hits = server.hits;
+    expectInvalidClient(await auth(t, clock, client.clientId, key1), t, 'HTTP 503');
+    clock.advance(5);
+    expectInvalidClient(await auth(t, clock, client.clientId, key1), t, 'HTTP 503');
+    expect(server.hits).toBe(hits + 2);
+  });
+
+  it('answers a refetch for an unknown kid with the remembered failure, while the cached set still verifies its own keys', async () => {
+    const { t, clock, client, server } = await setup();
+    server.serve([key1.publicJwk], { 'cache-control': 'max-age=3600' });
+    expect((await auth(t, clock, client.clientId, key1)).status).toBe(200);
+    clock.advance(61);
+    server.handler = (_req, res) => {
+      res.writeHead(500);
+      res.end();
+    };
+    expectInvalidClient(await auth(t, clock, client.clientId, key2), t, 'HTTP 500');
+    expectInvalidClient(await auth(t, clock, client.clientId, key2), t, 'a failure remembered');
+    expect(server.hits).toBe(2);
+    // The cached set still verifies its own keys meanwhile.
+    expect((await auth(t, clock, client.clientId, key1)).status).toBe(200);
+    expect(server.hits).toBe(2);
+  });
+});
