@@ -25,6 +25,7 @@ export type OAuthErrorCode =
  * - `missing_parameter`: a required parameter is absent or empty.
  * - `duplicate_parameter`: a parameter appears more than once (RFC 6749 §3.1).
  * - `malformed_parameter`: a parameter is not a string, is too long or has a bad shape.
+ * - `malformed_host`: the Host header is not a host name, and the issuer is derived from it.
  * - `malformed_body`: the body could not be parsed, or is too large.
  * - `multiple_client_auth_methods`: more than one client authentication method was used (RFC 6749 §2.3).
  * - `no_client_auth`: the request carries no client credentials.
@@ -59,6 +60,7 @@ export type OAuthErrorReason =
   | 'missing_parameter'
   | 'duplicate_parameter'
   | 'malformed_parameter'
+  | 'malformed_host'
   | 'malformed_body'
   | 'multiple_client_auth_methods'
   | 'no_client_auth'

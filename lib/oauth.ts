@@ -11,6 +11,7 @@ import { FEATURES, type FeatureId, type Features } from './features';
 import { OAuthError, toOAuthError } from './errors';
 import { renderJsonError } from './http/error_handler';
 import { parseBody, parseQuery } from './http/params';
+import { requestOrigin, varyOnDerivedIssuer } from './http/origin';
 import type { OAuthLogger } from './log';
 import { migrate as runMigrations } from './migrations';
 import { routeHookName } from './options';
@@ -25,7 +26,12 @@ export type OAuthOptions<E extends readonly FeatureId[]> = {
   db: Knex;
   /** Feature ids to enable; their dependencies are enabled too. `oauth_base` is always on. */
   enable?: E;
-  /** The issuer identifier (RFC 8414 §2). Default: the request's origin and the mount path. */
+  /**
+   * The issuer identifier (RFC 8414 §2): an absolute https URL (http only for a loopback host),
+   * without query, fragment or trailing slash. Required with NODE_ENV=production. Elsewhere it
+   * defaults to the request's origin and mount path (with one warning at start-up), read from
+   * `Host` and, only through Express's `trust proxy`, `X-Forwarded-Host` / `-Proto`.
+   */
   issuer?: string;
   /** Where errors are logged (secrets removed). Default: server errors to console.error. */
   logger?: OAuthLogger;
@@ -59,18 +65,30 @@ export function oauth<const E extends readonly FeatureId[] = readonly []>(option
   const rt = new Runtime(FEATURES, options as unknown as RuntimeOptions);
   const router = express.Router() as OAuthRouter;
   const routes = new Map<string, (req: Request, res: Response) => Promise<void>>();
+  /** Path (as `pathKey` spells it) → the methods it serves, for `Allow` (RFC 9110 §10.2.1). */
+  const allowed = new Map<string, string[]>();
 
   for (const route of rt.routes) {
     const hookName = routeHookName(route.def.name);
     const readsBody = route.def.body ?? route.def.method === 'post';
+    const readsQuery = route.def.query ?? !readsBody;
     const handler = async function oauthRoute(req: Request, res: Response): Promise<void> {
       const ctx = new ContextImpl(rt, req, res);
+      if (rt.issuer === undefined) {
+        // A derived issuer (development): the response depends on Host, which must be a host name.
+        varyOnDerivedIssuer(req, res);
+        if (requestOrigin(req) === null) {
+          const err = new OAuthError('invalid_request', 'Invalid Host header', { reason: 'malformed_host' });
+          report(rt, ctx, err);
+          return renderJsonError(res, err, 'oauth');
+        }
+      }
       try {
         if (readsBody) {
           await new Promise<void>((resolve, reject) => parseBody(req, res, (err?: unknown) => (err ? reject(err) : resolve())));
           ctx.params = req.oauthParams!;
         } else {
-          ctx.params = parseQuery(req);
+          ctx.params = readsQuery ? parseQuery(req) : {};
         }
         await ctx.hook(hookName);
         await route.def.handler(ctx);
@@ -88,14 +106,21 @@ export function oauth<const E extends readonly FeatureId[] = readonly []>(option
         }
       }
     };
-    routes.set(routeKey(route.def.method.toUpperCase(), route.path), handler);
+    const method = route.def.method.toUpperCase();
+    routes.set(`${method} ${pathKey(route.path)}`, handler);
+    const methods = allowed.get(pathKey(route.path)) ?? [];
+    methods.push(...(method === 'GET' ? ['GET', 'HEAD'] : [method]));
+    allowed.set(pathKey(route.path), methods);
   }
   // One layer and one Map lookup instead of a layer per route: a router mounted at the root is
   // passed by every request of the host, which should not pay a path match per OAuth route.
   router.use(function oauthDispatch(req: Request, res: Response, next: NextFunction) {
-    const handler = routes.get(routeKey(req.method === 'HEAD' ? 'GET' : req.method, req.path));
-    if (!handler) return next();
-    handler(req, res).catch(next);
+    const path = pathKey(req.path);
+    const handler = routes.get(`${req.method === 'HEAD' ? 'GET' : req.method} ${path}`);
+    if (handler) return void handler(req, res).catch(next);
+    const methods = allowed.get(path);
+    if (!methods) return next();
+    answerOtherMethod(new ContextImpl(rt, req, res), methods);
   });
 
   Object.defineProperty(router, 'features', { value: Object.freeze(rt.features.map((f) => f.id)), enumerable: true });
@@ -106,10 +131,26 @@ export function oauth<const E extends readonly FeatureId[] = readonly []>(option
 }
 
 /** Express's default matching: case-insensitive, one trailing slash allowed. */
-function routeKey(method: string, path: string): string {
+function pathKey(path: string): string {
   const p = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
-  return `${method} ${p.toLowerCase()}`;
+  return p.toLowerCase();
 }
+
+/**
+ * A method the OAuth path does not serve. OPTIONS gets 204 with `Allow` (RFC 9110 §9.3.7), as
+ * Express's own routes answer it; anything else gets 405 with `Allow` (§15.5.6) and an RFC 6749
+ * §5.2-shaped JSON body, not the host's 404: the path exists, the method is wrong.
+ */
+function answerOtherMethod(ctx: ContextImpl, methods: readonly string[]): void {
+  ctx.res.setHeader('Allow', methods.join(', '));
+  if (ctx.req.method === 'OPTIONS') {
+    ctx.res.status(204).end();
+    return;
+  }
+  renderJsonError(ctx.res, new OAuthError('invalid_request', METHOD_NOT_ALLOWED, { status: 405 }), ctx.values.oauthRealm);
+}
+
+const METHOD_NOT_ALLOWED = 'Method not allowed';
 
 export type { OAuthContext };
 export { OAuthError };

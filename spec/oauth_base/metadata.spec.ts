@@ -15,7 +15,9 @@ describe('oauth_base › metadata', () => {
     const res = await t.agent.get(t.path(WELL_KNOWN)).set('Host', 'auth.example');
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^application\/json/);
-    expect(res.headers['cache-control']).toBe('public, max-age=3600');
+    // Derived from Host (no issuer option): never kept by a shared cache (design.md §4.12).
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.headers.vary).toBe('Host');
     expect(res.body).toEqual({
       issuer: `http://auth.example${MOUNT}`,
       token_endpoint: `http://auth.example${MOUNT}/token`,
@@ -49,12 +51,13 @@ describe('oauth_base › metadata', () => {
       oauthMetadataOpPolicyUri: 'https://auth.example/policy',
       oauthMetadataOpTosUri: 'https://auth.example/tos',
       oauthMetadataCacheControl: 'no-cache',
+      issuer: `https://auth.example${MOUNT}`,
     });
     const res = await r.agent.get(r.path(WELL_KNOWN)).set('Host', 'auth.example');
     expect(res.headers['cache-control']).toBe('no-cache');
     expect(res.body).toEqual({
-      issuer: `http://auth.example${MOUNT}`,
-      token_endpoint: `http://auth.example${MOUNT}/oauth-token`,
+      issuer: `https://auth.example${MOUNT}`,
+      token_endpoint: `https://auth.example${MOUNT}/oauth-token`,
       scopes_supported: ['books.read', 'books.write'],
       response_types_supported: [],
       grant_types_supported: ['client_credentials'],
@@ -73,8 +76,22 @@ describe('oauth_base › metadata', () => {
     expect(res.body.grant_types_supported).toHaveLength(2);
   });
 
-  it('is not served under another method', async () => {
+  it('is not served under another method: 405 with Allow', async () => {
     const res = await t.agent.post(t.path(WELL_KNOWN)).type('form').send({});
-    expect(res.status).toBe(404);
+    expect(res.status).toBe(405);
+    expect(res.headers.allow).toBe('GET, HEAD');
+    expect(res.body).toEqual({ error: 'invalid_request', error_description: 'Method not allowed' });
+  });
+
+  it.each([
+    ['a repeated parameter', '?a=1&a=2'],
+    ['a malformed parameter', '?x=%00'],
+    ['a cache buster', '?v=2'],
+  ])('ignores its query string, %s included (RFC 8414 §3 defines no parameter)', async (_label, qs) => {
+    const plain = await t.agent.get(t.path(WELL_KNOWN)).set('Host', 'auth.example');
+    const res = await t.agent.get(`${t.path(WELL_KNOWN)}${qs}`).set('Host', 'auth.example');
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    expect(res.body).toEqual(plain.body);
   });
 });
