@@ -22,6 +22,7 @@ const values = {
   // (b) lifetimes and limits
   oauthAccessTokenExpiresIn: value(3600, 'Access token lifetime, in seconds (also `expires_in` of token responses).'),
   oauthClientSecretHashCost: value(10, 'bcrypt cost for client secrets.'),
+  oauthSqliteLockTimeout: value(5000, 'SQLite (better-sqlite3): how long, in milliseconds, a write waits for the write lock while another process holds it. The wait is asynchronous (retries on timers; reads go on), then the request gets 503 temporarily_unavailable. A constant.'),
   oauthSecretCacheSize: value(1000, 'How many verified client secrets to remember (HMAC-keyed, per process), so bcrypt runs once per client and secret, not per request. 0 disables.'),
   oauthBcryptConcurrency: value(2, "How many client-secret bcrypt checks run at once per instance (libuv's thread pool has 4 threads, shared with fs and dns)."),
   oauthBcryptQueueLimit: value(32, 'How many client-secret checks may wait for a bcrypt slot; beyond that, 503 temporarily_unavailable with Retry-After.'),

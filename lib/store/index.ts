@@ -5,12 +5,19 @@ import { ApplicationStore } from './applications';
 import { GrantStore } from './grants';
 import { RetiredRefreshTokenStore } from './retired_refresh_tokens';
 import { JtiStore } from './jtis';
-import { Sql } from './sql';
+import { checkSqlitePool, DEFAULT_SQLITE_LOCK_TIMEOUT, Sql } from './sql';
+import { OAuthConfigurationError } from '../options';
 
 export type { Application, NewApplication } from './applications';
 export type { AccessGrant, Grant, GrantWithClient, NewGrant, TokenFields } from './grants';
 export type { Schema } from './schema';
 export type { RetiredRefreshToken } from './retired_refresh_tokens';
+
+/** Settings of the store itself, fixed at start-up. */
+export interface StoreSettings {
+  /** `oauthSqliteLockTimeout`: how long a better-sqlite3 write waits for a lock another process holds (ms). */
+  sqliteLockTimeout?: unknown;
+}
 
 /** Every table's queries, bound to one connection or transaction. */
 export class Store {
@@ -25,8 +32,10 @@ export class Store {
     readonly db: Knex | Knex.Transaction,
     readonly schema: Schema,
     sql?: Sql,
+    settings: StoreSettings = {},
   ) {
-    this.sql = sql ?? new Sql(db, schema);
+    if (!sql) checkSqlitePool(db);
+    this.sql = sql ?? new Sql(db, schema, undefined, lockTimeout(settings.sqliteLockTimeout));
     this.applications = new ApplicationStore(this.sql, schema);
     this.grants = new GrantStore(this.sql, schema);
     this.retiredRefreshTokens = new RetiredRefreshTokenStore(this.sql, schema);
@@ -43,4 +52,13 @@ export class Store {
     if (this.sql.inTransaction) return fn(this);
     return this.sql.transaction((sql) => fn(new Store(sql.db, this.schema, sql)));
   }
+}
+
+/** Store calls carry no request, so the wait is read once, at start-up. */
+function lockTimeout(ms: unknown): number {
+  if (ms === undefined) return DEFAULT_SQLITE_LOCK_TIMEOUT;
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+    throw new OAuthConfigurationError("oauth(): option 'oauthSqliteLockTimeout' must be a constant number of milliseconds (0 or more): the store reads it once, at start-up.");
+  }
+  return ms;
 }

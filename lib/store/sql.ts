@@ -10,9 +10,15 @@
  * synchronous=FULL, the checkpoints) is shared by the requests that arrived together.
  * Explicit transactions run as savepoints inside the group, one at a time; other databases use
  * knex transactions.
+ *
+ * better-sqlite3 waits for a lock synchronously (busy_timeout, 5 s unless set), which would stop
+ * the whole process while another one writes. The writer therefore never lets SQLite wait: it
+ * sets busy_timeout to 0 on its connection while it holds it, and retries a busy lock with
+ * timers instead, for at most `oauthSqliteLockTimeout`.
  */
 import type { Knex } from 'knex';
 import type { Schema } from './schema';
+import { OAuthConfigurationError } from '../options';
 
 /** The parts of a better-sqlite3 connection used here. */
 interface SqliteConnection {
@@ -28,11 +34,58 @@ interface SqliteStatement {
 }
 interface PoolClient {
   /** knex's tarn pool: its idle connections are `free[i].resource`. */
-  pool?: { free?: { resource: unknown }[] };
+  pool?: { free?: { resource: unknown }[]; max?: number };
   acquireConnection(): Promise<unknown>;
   releaseConnection(conn: unknown): Promise<unknown> | unknown;
-  config: { client?: unknown };
+  config: { client?: unknown; pool?: { max?: number } };
+  dialect?: string;
   driverName?: string;
+}
+
+/** How long, by default, a write waits for a write lock another process holds (ms). */
+export const DEFAULT_SQLITE_LOCK_TIMEOUT = 5000;
+/** The first wait before trying a busy lock again, and the longest (ms); each wait doubles. */
+const FIRST_RETRY_DELAY = 2;
+const MAX_RETRY_DELAY = 100;
+
+/**
+ * The write lock stayed with another connection for the whole wait. Its `code` is SQLITE_BUSY,
+ * so the error layer answers `503 temporarily_unavailable` with Retry-After.
+ */
+export class SqliteBusyError extends Error {
+  readonly code = 'SQLITE_BUSY';
+  constructor(waited: number, cause: unknown) {
+    super(`The SQLite database stayed locked by another connection for ${waited} ms`, { cause });
+    this.name = 'SqliteBusyError';
+  }
+}
+
+/** Another connection or process holds a lock (SQLITE_BUSY, SQLITE_LOCKED and their extended codes). */
+function isBusy(e: unknown): boolean {
+  const code = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+}
+
+/** Spreads the retries of several waiting processes apart: between half and all of `ms`. */
+const jitter = (ms: number): number => ms / 2 + (Math.random() * ms) / 2;
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Refuses a SQLite knex instance whose pool has more than one connection. better-sqlite3 runs
+ * every statement synchronously, so a second connection adds no concurrency, and SQLite lets
+ * one connection write at a time: a write on a second connection of the same process contends
+ * for the lock with the store's writer (or, on `:memory:`, goes to another database).
+ */
+export function checkSqlitePool(db: Knex | Knex.Transaction): void {
+  const client = db.client as PoolClient;
+  if (client.dialect !== 'sqlite3') return;
+  const max = client.pool?.max ?? client.config.pool?.max ?? 1;
+  if (max <= 1) return;
+  throw new OAuthConfigurationError(
+    `oauth(): a SQLite knex instance must have one pooled connection, not ${max}. SQLite lets one connection write at a time and ` +
+      "better-sqlite3 runs each statement synchronously, so more connections add no concurrency; their writes would wait on the store's " +
+      "own (and ':memory:' is a separate database on each connection). Set pool: { min: 1, max: 1 }, knex's default for SQLite.",
+  );
 }
 
 /** A query under construction: `q(table)` starts one, `p(i)` stands for the i-th parameter. */
@@ -70,6 +123,8 @@ export class Sql {
     readonly db: Knex | Knex.Transaction,
     readonly schema: Schema,
     private readonly pinned?: SqliteConnection,
+    /** How long a better-sqlite3 write waits for a lock another process holds (ms). */
+    private readonly lockTimeout = DEFAULT_SQLITE_LOCK_TIMEOUT,
   ) {
     // A knex transaction handed in from outside keeps its queries on knex's own connection.
     this.sqlite = isBetterSqlite(db) && db.isTransaction !== true;
@@ -120,7 +175,7 @@ export class Sql {
   async transaction<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
     if (this.inTransaction) return fn(this);
     if (!this.sqlite) return (this.db as Knex).transaction((trx) => fn(new Sql(trx, this.schema)));
-    return writerFor(this.db.client as PoolClient).transaction((conn) => fn(new Sql(this.db, this.schema, conn)));
+    return writerFor(this.db.client as PoolClient).transaction((conn) => fn(new Sql(this.db, this.schema, conn)), this.lockTimeout);
   }
 
   private async withStatement<R>(key: string, build: Build, params: readonly unknown[], write: boolean, exec: (stmt: SqliteStatement, binds: unknown[]) => R): Promise<R> {
@@ -132,7 +187,7 @@ export class Sql {
     }
     const writer = writerFor(this.db.client as PoolClient);
     const run = (conn: SqliteConnection) => exec(prepared(conn, compiled.sql), binds);
-    return write ? writer.write(run) : writer.read(run);
+    return write ? writer.write(run, this.lockTimeout) : writer.read(run);
   }
 
   /** knex builds the SQL once per schema and key; parameters are marked and later substituted. */
@@ -195,6 +250,40 @@ interface Group {
   reject(e: unknown): void;
   /** The next check phase has come: no new member may join, the group commits once free. */
   due: boolean;
+  /** How long its COMMIT may wait for other processes' readers: the longest of its members' (ms). */
+  lockTimeout: number;
+  /** While a busy COMMIT is retried: when to give up, and the next wait. */
+  commitDeadline?: number;
+  commitDelay: number;
+}
+
+/** A write waiting for a group to open: it fails once its deadline has passed. */
+interface LockWaiter {
+  readonly since: number;
+  readonly deadline: number;
+  resolve(): void;
+  reject(e: unknown): void;
+}
+
+/**
+ * Each connection's own busy_timeout (the host's pragma, or better-sqlite3's 5000 ms), set back
+ * whenever the writer hands the connection back to knex's pool.
+ */
+const hostBusyTimeouts = new WeakMap<SqliteConnection, number>();
+
+/** The writer's SQLite never waits for a lock: a busy lock fails at once and is retried with timers. */
+function takeBusyTimeout(conn: SqliteConnection): void {
+  let ms = hostBusyTimeouts.get(conn);
+  if (ms === undefined) {
+    const row = prepared(conn, 'PRAGMA busy_timeout').get() as Record<string, unknown>;
+    hostBusyTimeouts.set(conn, (ms = Number(Object.values(row)[0])));
+  }
+  if (ms !== 0) prepared(conn, 'PRAGMA busy_timeout = 0').run();
+}
+
+function restoreBusyTimeout(conn: SqliteConnection): void {
+  const ms = hostBusyTimeouts.get(conn);
+  if (ms) prepared(conn, `PRAGMA busy_timeout = ${ms}`).run();
 }
 
 /**
@@ -206,22 +295,35 @@ interface Group {
  * outside a transaction run at once, on the group's connection while a group is open: they may
  * see writes that are about to be committed, never writes that could still be rolled back alone.
  *
+ * Another process may hold the write lock. BEGIN IMMEDIATE then fails at once (busy_timeout is 0
+ * while the writer holds the connection) and is tried again after a timer, 2 ms doubling to 100 ms;
+ * between tries the connection is back in the pool, so reads (which WAL never blocks) go on. A
+ * write that has waited its `lockTimeout` fails with `SqliteBusyError`. A COMMIT that finds the
+ * lock busy (rollback-journal mode: another process is reading) is retried the same way, the
+ * transaction kept; if it never succeeds the group rolls back and every member fails.
+ *
  * The group's connection is checked out of knex's pool while it is open, so a host's own knex
  * queries on the same instance wait for the commit instead of landing inside the group. If the
  * COMMIT fails, or SQLite abandons the transaction, every member's promise rejects.
  */
 class SqliteWriter {
   private group?: Group;
+  /** Trying to open a group, from the first attempt until it opens or no write waits for it. */
   private opening?: Promise<void>;
+  /** An attempt is under way: the connection is being checked out for BEGIN IMMEDIATE. */
+  private acquiring = false;
+  /** Writes waiting for the group being opened. */
+  private lockWaiters: LockWaiter[] = [];
   /** An explicit transaction holds the open group. */
   private locked = false;
-  /** Woken whenever the lock is released or a group ends. */
+  /** Woken whenever the lock is released, an attempt to open a group ends, or a group ends. */
   private waiters: (() => void)[] = [];
 
   constructor(private readonly client: PoolClient) {}
 
   async read<R>(run: (conn: SqliteConnection) => R): Promise<R> {
-    while (this.locked || this.opening) await (this.opening?.catch(() => undefined) ?? this.changed());
+    // A read never waits for a lock another process holds: between tries the connection is idle.
+    while (this.locked || this.acquiring) await this.changed();
     if (this.group) return run(this.group.conn);
     // better-sqlite3 runs a statement synchronously, so an idle pooled connection can serve it
     // without a checkout (which costs ~60 µs of pool bookkeeping): nothing else can use it meanwhile.
@@ -235,7 +337,7 @@ class SqliteWriter {
     }
   }
 
-  async write<R>(run: (conn: SqliteConnection) => R): Promise<R> {
+  async write<R>(run: (conn: SqliteConnection) => R, lockTimeout: number): Promise<R> {
     // The statement runs in the same synchronous step that found the group open and free.
     const [group, result] = await this.join((g) => {
       try {
@@ -245,17 +347,17 @@ class SqliteWriter {
         this.checkAlive(g, e);
         throw e;
       }
-    });
+    }, lockTimeout);
     await group.committed;
     return result;
   }
 
-  async transaction<T>(fn: (conn: SqliteConnection) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (conn: SqliteConnection) => Promise<T>, lockTimeout: number): Promise<T> {
     // The lock is taken in the same synchronous step that found the group open and free.
     const [group] = await this.join((g) => {
       prepared(g.conn, 'SAVEPOINT eof_transaction').run();
       this.locked = true;
-    });
+    }, lockTimeout);
     const { conn } = group;
     let result: T;
     try {
@@ -282,43 +384,113 @@ class SqliteWriter {
    * commit is not due), opening a group if none is open. `use` runs synchronously right after
    * that check, so nothing can slip in between.
    */
-  private async join<R>(use: (group: Group) => R): Promise<[Group, R]> {
+  private async join<R>(use: (group: Group) => R, lockTimeout: number): Promise<[Group, R]> {
+    const deadline = Date.now() + lockTimeout;
     for (;;) {
-      if (this.locked || this.opening) await (this.opening ?? this.changed());
-      else if (this.group?.due) await this.changed();
-      else if (this.group) return [this.group, use(this.group)];
-      else await (this.opening = this.open());
+      if (this.locked || this.group?.due) await this.changed();
+      else if (this.group) {
+        if (lockTimeout > this.group.lockTimeout) this.group.lockTimeout = lockTimeout;
+        return [this.group, use(this.group)];
+      } else await this.waitForGroup(deadline);
     }
   }
 
+  /** Waits for a group to open, starting the attempts unless they are under way. */
+  private waitForGroup(deadline: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.lockWaiters.push({ since: Date.now(), deadline, resolve, reject });
+      this.opening ??= this.open();
+    });
+  }
+
+  /** Tries to open a group until it opens, fails otherwise than busy, or no write waits any more. */
   private async open(): Promise<void> {
+    let delay = FIRST_RETRY_DELAY;
     try {
-      const conn = (await this.client.acquireConnection()) as SqliteConnection;
-      try {
-        // IMMEDIATE takes the write lock now, so two processes never deadlock upgrading a read lock.
-        prepared(conn, 'BEGIN IMMEDIATE').run();
-      } catch (e) {
-        await this.client.releaseConnection(conn);
-        throw e;
+      for (;;) {
+        const busy = await this.attempt();
+        if (busy === undefined) return;
+        const now = Date.now();
+        this.settleLockWaiters((w) => (w.deadline <= now ? new SqliteBusyError(now - w.since, busy) : undefined));
+        // Reads held back during the attempt go on, on the idle connection.
+        this.wake();
+        if (this.lockWaiters.length === 0) return;
+        const nextDeadline = Math.min(...this.lockWaiters.map((w) => w.deadline));
+        await sleep(Math.min(jitter(delay), nextDeadline - now));
+        delay = Math.min(delay * 2, MAX_RETRY_DELAY);
       }
-      let resolve!: () => void;
-      let reject!: (e: unknown) => void;
-      const committed = new Promise<void>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      // Members await it; a group whose members all failed has no one listening.
-      committed.catch(() => undefined);
-      const group: Group = { conn, committed, resolve, reject, due: false };
-      this.group = group;
-      setImmediate(() => {
-        group.due = true;
-        if (!this.locked) this.commit(group);
-      });
     } finally {
       this.opening = undefined;
       this.wake();
     }
+  }
+
+  /**
+   * One try at opening a group: the busy error, or undefined once the waiting writes have been
+   * let in (or failed). They are settled before the reads are woken, so a read that came after
+   * a write sees it.
+   */
+  private async attempt(): Promise<unknown> {
+    this.acquiring = true;
+    try {
+      const busy = await this.begin();
+      if (busy === undefined) this.settleLockWaiters();
+      return busy;
+    } catch (e) {
+      this.settleLockWaiters(() => e ?? new Error('Could not open a SQLite transaction'));
+      return undefined;
+    } finally {
+      this.acquiring = false;
+    }
+  }
+
+  /**
+   * Resolves the waiting writes, or rejects those `failure` gives an error for (every one,
+   * without `failure`).
+   */
+  private settleLockWaiters(failure?: (w: LockWaiter) => unknown): void {
+    const waiting = this.lockWaiters;
+    this.lockWaiters = [];
+    for (const w of waiting) {
+      const e = failure?.(w);
+      if (e === undefined) {
+        if (failure) this.lockWaiters.push(w);
+        else w.resolve();
+      } else w.reject(e);
+    }
+  }
+
+  /** Opens a group: undefined once it is open, or the busy error if another connection holds the lock. */
+  private async begin(): Promise<unknown> {
+    const conn = (await this.client.acquireConnection()) as SqliteConnection;
+    try {
+      takeBusyTimeout(conn);
+      // IMMEDIATE takes the write lock now, so two processes never deadlock upgrading a read lock.
+      prepared(conn, 'BEGIN IMMEDIATE').run();
+    } catch (e) {
+      try {
+        restoreBusyTimeout(conn);
+      } finally {
+        await this.client.releaseConnection(conn);
+      }
+      if (isBusy(e)) return e;
+      throw e;
+    }
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    const committed = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // Members await it; a group whose members all failed has no one listening.
+    committed.catch(() => undefined);
+    const group: Group = { conn, committed, resolve, reject, due: false, lockTimeout: 0, commitDelay: FIRST_RETRY_DELAY };
+    this.group = group;
+    setImmediate(() => {
+      group.due = true;
+      if (!this.locked) this.commit(group);
+    });
+    return undefined;
   }
 
   private commit(group: Group): void {
@@ -327,13 +499,26 @@ class SqliteWriter {
     try {
       assertOpen(conn);
       prepared(conn, 'COMMIT').run();
-      this.end(group);
-      group.resolve();
     } catch (e) {
+      let err = e;
+      // A busy COMMIT keeps its transaction (SQLite's rollback-journal mode waits for readers here).
+      if (isBusy(e) && conn.inTransaction) {
+        const now = Date.now();
+        group.commitDeadline ??= now + group.lockTimeout;
+        if (now < group.commitDeadline) {
+          setTimeout(() => this.commit(group), Math.min(jitter(group.commitDelay), group.commitDeadline - now));
+          group.commitDelay = Math.min(group.commitDelay * 2, MAX_RETRY_DELAY);
+          return;
+        }
+        err = new SqliteBusyError(group.lockTimeout, e);
+      }
       if (conn.inTransaction) prepared(conn, 'ROLLBACK').run();
       this.end(group);
-      group.reject(e);
+      group.reject(err);
+      return;
     }
+    this.end(group);
+    group.resolve();
   }
 
   /** After a failed statement: if SQLite abandoned the transaction, every member fails. */
@@ -345,6 +530,11 @@ class SqliteWriter {
 
   private end(group: Group): void {
     this.group = undefined;
+    try {
+      restoreBusyTimeout(group.conn);
+    } catch {
+      // A connection closed under us: the pool's next user finds out.
+    }
     void Promise.resolve(this.client.releaseConnection(group.conn)).catch(() => undefined);
     this.wake();
   }
