@@ -8,8 +8,8 @@ interface BaseValues {
   oauthDefaultTokenEndpointAuthMethods: readonly string[];
 }
 
-export function invalidClient(ctx: OAuthContext, reason: NonNullable<OAuthError['reason']>, cause?: unknown): OAuthError {
-  return new OAuthError('invalid_client', (ctx.values as unknown as BaseValues).oauthInvalidClientMessage, { reason, cause, challenge: 'Basic' });
+export function invalidClient(ctx: OAuthContext, reason: NonNullable<OAuthError['reason']>, cause?: unknown, retryAfter?: number): OAuthError {
+  return new OAuthError('invalid_client', (ctx.values as unknown as BaseValues).oauthInvalidClientMessage, { reason, cause, challenge: 'Basic', retryAfter });
 }
 
 /** The methods an application may use: its column, or `oauthDefaultTokenEndpointAuthMethods` when NULL. */

@@ -65,7 +65,7 @@ export async function guardedSecretCheck(ctx: OAuthContext, clientId: string, se
   refuseIfLockedOut(ctx, guard, clientId);
   const release = guard.limiter.acquire(values.oauthBcryptConcurrency, values.oauthBcryptQueueLimit);
   if (!release) {
-    throw withRetryAfter(ctx, new OAuthError('temporarily_unavailable', values.oauthClientAuthBusyMessage, { reason: 'client_auth_overloaded' }), BUSY_RETRY_AFTER_SECONDS);
+    throw new OAuthError('temporarily_unavailable', values.oauthClientAuthBusyMessage, { reason: 'client_auth_overloaded', retryAfter: BUSY_RETRY_AFTER_SECONDS });
   }
   let ok: boolean;
   const done = await release;
@@ -84,13 +84,8 @@ export async function guardedSecretCheck(ctx: OAuthContext, clientId: string, se
 
 function refuseIfLockedOut(ctx: OAuthContext, guard: SecretGuard, clientId: string): void {
   const waitMs = guard.failures.lockedFor(clientId, ctx.now().getTime());
-  if (waitMs > 0) throw withRetryAfter(ctx, invalidClient(ctx, 'client_locked_out'), Math.ceil(waitMs / 1000));
-}
-
-/** RFC 9110 §10.2.3: delay-seconds. Set on the response the error renderer writes, which keeps it. */
-function withRetryAfter(ctx: OAuthContext, err: OAuthError, seconds: number): OAuthError {
-  if (!ctx.res.headersSent) ctx.res.setHeader('Retry-After', String(Math.max(1, seconds)));
-  return err;
+  // RFC 9110 §10.2.3: whole seconds, at least 1 (0 would invite an immediate retry).
+  if (waitMs > 0) throw invalidClient(ctx, 'client_locked_out', undefined, Math.max(1, Math.ceil(waitMs / 1000)));
 }
 
 // ---------------------------------------------------------------------------------------------
