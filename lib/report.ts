@@ -1,21 +1,50 @@
-/** Hands an error to the logger and the `onError` hook, with the request's secrets removed. */
+/**
+ * Hands an error to the logger and the `onError` hook, with the request's secrets removed.
+ * The logger gets one line per error, and server errors that repeat (an outage fails every
+ * request the same way) at most once per interval with a count; `onError` gets every error.
+ */
 import type { OAuthContext } from './context';
 import type { OAuthError } from './errors';
-import { errorMeta, requestSecrets } from './log';
+import { RepeatLimiter, errorMeta, repeatKey, requestSecrets } from './log';
 import type { Runtime } from './runtime';
 
+const limiters = new WeakMap<Runtime, RepeatLimiter>();
+
 export function report(rt: Runtime, ctx: OAuthContext | undefined, err: OAuthError): void {
-  const secrets = ctx ? requestSecrets(ctx.params, ctx.req.headers.authorization) : [];
-  const path = ctx ? ctx.req.originalUrl.split('?')[0] ?? '' : '';
   try {
-    if (err.status >= 500) rt.logger.error(`${err.code} (${err.reason ?? 'unknown'})`, errorMeta(err, path, secrets));
-    else rt.logger.info(`${err.code} (${err.reason ?? 'unknown'})`, errorMeta(err, path, secrets));
+    const secrets = ctx ? requestSecrets(ctx.params, ctx.req.headers.authorization) : [];
+    const path = ctx ? ctx.req.originalUrl.split('?')[0] ?? '' : '';
+    const meta = errorMeta(err, path, secrets);
+    const message = `${err.code} (${err.reason ?? 'unknown'})`;
+    if (err.status >= 500) {
+      // Client errors stay one line each at info level: each is one request's fact, and a host
+      // that records them (to spot a guessing client, say) wants every one.
+      let limiter = limiters.get(rt);
+      if (!limiter) limiters.set(rt, (limiter = new RepeatLimiter()));
+      const verdict = limiter.admit(repeatKey(err, meta), clock(ctx));
+      if (!verdict.log) return;
+      if (verdict.suppressed > 0) {
+        meta.repeats = verdict.suppressed;
+        rt.logger.error(`${message} (${verdict.suppressed} more since ${new Date(verdict.since).toISOString()})`, meta);
+      } else rt.logger.error(message, meta);
+    } else rt.logger.info(message, meta);
   } catch {
     /* a failing logger must not turn a client error into a crash */
+  } finally {
+    if (rt.onError) {
+      Promise.resolve()
+        .then(() => rt.onError!(ctx, err))
+        .catch(() => undefined);
+    }
   }
-  if (rt.onError) {
-    Promise.resolve()
-      .then(() => rt.onError!(ctx, err))
-      .catch(() => undefined);
+}
+
+/** The request's clock (`now`, overridable), so a spec can move time; the wall clock without one. */
+function clock(ctx: OAuthContext | undefined): number {
+  try {
+    if (ctx) return ctx.now().getTime();
+  } catch {
+    /* an overridden `now` that throws: the wall clock will do for logging */
   }
+  return Date.now();
 }
