@@ -1,0 +1,205 @@
+/**
+ * Transaction stalls (issue 10 item 1), not a test: does slow work on the token endpoint hold
+ * the database while a protected route is under load?
+ *
+ * The server runs in a child process pinned to one CPU (`taskset -c 1`), the load generators
+ * here pinned to another (`taskset -c 0`). The child serves one instance with `jwt_bearer` and
+ * `client_credentials_grant`, default options, client secrets at bcrypt cost 10, on a SQLite
+ * file in WAL mode, or on PostgreSQL when BENCH_DATABASE_URL is set (a fresh schema, pool of 4).
+ *
+ * For each flood, `GET /api/me` with a valid bearer token runs on BENCH_PROBE_CONNECTIONS
+ * connections (default 2) for BENCH_DURATION seconds (default 6), beside the flood on 8:
+ *   none           the baseline
+ *   assertion      a junk jwt-bearer assertion naming a known client, sent with
+ *                  `Basic <that client id>:wrong` (bcrypt on every request until the lockout)
+ *   hanging jwks   a jwt-bearer assertion of a client whose jwks_uri accepts and never answers
+ * Printed: the protected route's req/s, p50, p99 and max latency (ms), and the flood's answers.
+ *
+ * Run: npm run build && node dist/bench/transaction_stall.js (it re-runs itself under taskset).
+ */
+import autocannon from 'autocannon';
+import express, { type Request, type Response } from 'express';
+import knex, { type Knex } from 'knex';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { oauth } from '../lib';
+
+const DURATION = Number(process.env.BENCH_DURATION ?? 6);
+const PROBE_CONNECTIONS = Number(process.env.BENCH_PROBE_CONNECTIONS ?? 2);
+const FLOOD_CONNECTIONS = 8;
+const ISSUER = 'https://as.example';
+const GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+const FLOODS = ['none', 'assertion', 'hanging jwks'] as const;
+type Flood = (typeof FLOODS)[number];
+
+interface Setup {
+  origin: string;
+  accessToken: string;
+  /** A known client id (client_secret_basic, registered for the jwt-bearer grant). */
+  knownClientId: string;
+  /** Assertions, each with its own jti: of the known client (junk signature), and of the hanging-jwks client. */
+  junkAssertions: string[];
+  hangingAssertions: string[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// The serving child.
+
+async function serve(): Promise<void> {
+  const url = process.env.BENCH_DATABASE_URL;
+  let db: Knex;
+  let cleanup: () => Promise<void>;
+  if (url) {
+    const schema = `bench_${randomBytes(4).toString('hex')}`;
+    const admin = knex({ client: 'pg', connection: url, pool: { min: 0, max: 1 } });
+    await admin.raw('create schema ??', [schema]);
+    db = knex({ client: 'pg', connection: url, searchPath: [schema], pool: { min: 0, max: 4 } });
+    cleanup = async () => {
+      await db.destroy();
+      await admin.raw('drop schema ?? cascade', [schema]);
+      await admin.destroy();
+    };
+  } else {
+    const dir = mkdtempSync(join(tmpdir(), 'eof-stall-'));
+    db = knex({
+      client: 'better-sqlite3',
+      connection: { filename: join(dir, 'oauth.sqlite3') },
+      useNullAsDefault: true,
+      pool: {
+        min: 1,
+        max: 1,
+        afterCreate(conn: { pragma(p: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
+          conn.pragma('journal_mode = WAL');
+          done(null, conn);
+        },
+      },
+    });
+    cleanup = async () => {
+      await db.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    };
+  }
+
+  // A jwks_uri that accepts the connection and never answers (until the fetch times out).
+  const hanging = createServer(() => undefined);
+  await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+  const hangingUri = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/jwks`;
+
+  const auth = oauth({ db, issuer: ISSUER, enable: ['jwt_bearer', 'client_credentials_grant'], oauthJwksAllowLoopbackHttp: true } as never);
+  await auth.migrate();
+  const known = await auth.createApplication({ name: 'Known', scopes: ['profile'], redirectUri: ['https://bench.example/cb'], grantTypes: [GRANT_TYPE], tokenEndpointAuthMethod: 'client_secret_basic' });
+  const hangingClient = await auth.createApplication({ name: 'Hanging jwks', scopes: ['profile'], redirectUri: ['https://bench.example/cb'], grantTypes: [GRANT_TYPE], tokenEndpointAuthMethod: 'private_key_jwt', jwksUri: hangingUri });
+  const reader = await auth.createApplication({ name: 'Reader', scopes: ['profile'], redirectUri: ['https://bench.example/cb'], grantTypes: ['client_credentials'] });
+
+  const app = express();
+  app.use(auth);
+  app.get('/api/me', auth.requireOauthAuthorization('profile'), (req: Request, res: Response) => {
+    res.json(req.oauth);
+  });
+  const server = await new Promise<Server>((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const basic = `Basic ${Buffer.from(`${reader.clientId}:${reader.clientSecret}`).toString('base64')}`;
+  const res = await fetch(`${origin}/token`, { method: 'POST', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' });
+  const { access_token: accessToken } = (await res.json()) as { access_token: string };
+
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  await exportJWK(publicKey);
+  const now = Math.floor(Date.now() / 1000);
+  const assertion = (iss: string) =>
+    new SignJWT({ sub: 'alice', jti: randomBytes(12).toString('base64url') })
+      .setProtectedHeader({ alg: 'ES256', kid: 'k' })
+      .setIssuer(iss)
+      .setAudience(`${ISSUER}/token`)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 280)
+      .sign(privateKey);
+  const many = (iss: string) => Promise.all(Array.from({ length: 2000 }, () => assertion(iss)));
+  process.send!({
+    origin,
+    accessToken,
+    knownClientId: known.clientId,
+    junkAssertions: await many(known.clientId),
+    hangingAssertions: await many(hangingClient.clientId),
+  } satisfies Setup);
+  process.on('disconnect', () => {
+    server.close();
+    hanging.closeAllConnections?.();
+    hanging.close();
+    cleanup().finally(() => process.exit(0));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The runner.
+
+function run(opts: autocannon.Options): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    autocannon(opts, (err, result) => (err ? reject(err) : resolve(result)));
+  });
+}
+
+function floodOptions(setup: Setup, flood: Exclude<Flood, 'none'>): autocannon.Options {
+  const list = flood === 'assertion' ? setup.junkAssertions : setup.hangingAssertions;
+  let i = 0;
+  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
+  if (flood === 'assertion') headers.authorization = `Basic ${Buffer.from(`${setup.knownClientId}:wrong`).toString('base64')}`;
+  return {
+    url: `${setup.origin}/token`,
+    connections: FLOOD_CONNECTIONS,
+    duration: DURATION,
+    method: 'POST',
+    headers,
+    requests: [
+      {
+        setupRequest: (req) => ({ ...req, body: `grant_type=${encodeURIComponent(GRANT_TYPE)}&assertion=${list[i++ % list.length]}` }),
+      },
+    ],
+    timeout: 30,
+  };
+}
+
+async function runner(): Promise<void> {
+  const server: ChildProcess = spawn('taskset', ['-c', '1', process.execPath, __filename, '--serve'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: process.env });
+  const setup = await new Promise<Setup>((resolve, reject) => {
+    server.once('message', (m) => resolve(m as Setup));
+    server.once('exit', (code) => reject(new Error(`the server exited (${code})`)));
+  });
+  const db = process.env.BENCH_DATABASE_URL ? 'PostgreSQL (pool 4)' : 'SQLite file, WAL';
+  console.log(`transaction stall bench: ${db}; GET /api/me on ${PROBE_CONNECTIONS} connections for ${DURATION} s beside each flood (${FLOOD_CONNECTIONS} connections)`);
+  console.log('flood          | /api/me req/s |  p50 ms |  p99 ms |  max ms | flood answers');
+  for (const flood of FLOODS) {
+    const probe = run({ url: `${setup.origin}/api/me`, connections: PROBE_CONNECTIONS, duration: DURATION, headers: { authorization: `Bearer ${setup.accessToken}` }, timeout: 30 });
+    const load = flood === 'none' ? Promise.resolve(undefined) : run(floodOptions(setup, flood));
+    const [p, f] = await Promise.all([probe, load]);
+    const answers = f ? Object.entries(f.statusCodeStats ?? {}).map(([code, s]) => `${code}×${(s as { count: number }).count}`).join(' ') + (f.timeouts ? ` timeouts×${f.timeouts}` : '') : '';
+    console.log(
+      `${flood.padEnd(14)} | ${String(Math.round(p.requests.average)).padStart(13)} | ${p.latency.p50.toFixed(1).padStart(7)} | ${p.latency.p99.toFixed(1).padStart(7)} | ${p.latency.max.toFixed(1).padStart(7)} | ${answers}`,
+    );
+    // Let a hanging fetch time out before the next round.
+    await new Promise((r) => setTimeout(r, 3500));
+  }
+  server.disconnect();
+}
+
+if (process.argv.includes('--serve')) {
+  serve().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+} else if (process.env.BENCH_PINNED !== '1' && spawnSync('taskset', ['-V']).status === 0) {
+  const r = spawnSync('taskset', ['-c', '0', process.execPath, __filename, ...process.argv.slice(2)], { stdio: 'inherit', env: { ...process.env, BENCH_PINNED: '1' } });
+  process.exit(r.status ?? 1);
+} else {
+  runner().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
