@@ -2,6 +2,7 @@
  * Start-up validation of `oauth()` options (style.md §7.3): unknown features and options
  * (with a "did you mean"), wrong types, unknown hooks. Everything throws before the first request.
  */
+import { DESCRIPTION_CHARS } from './errors';
 import type { AnyFeature, ValueType } from './feature';
 
 /** Options that are not values, methods or hooks of a feature. */
@@ -69,6 +70,20 @@ export function checkValueType(name: string, v: unknown, type: ValueType): void 
     const got = v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
     throw new OAuthConfigurationError(`oauth(): option '${name}' must be ${describeType(type)} (or a function of the request context), got ${got}.`);
   }
+}
+
+/**
+ * RFC 6749 §5.2: a message becomes an `error_description`, limited to printable ASCII without
+ * `"` and `\`. A constant outside that set is refused here, naming the option; a message made
+ * at request time (a function, a hook's OAuthError) is transliterated by the renderers instead.
+ */
+export function checkMessageValue(name: string, v: unknown): void {
+  if (!name.endsWith('Message') || typeof v !== 'string' || DESCRIPTION_CHARS.test(v)) return;
+  const bad = [...v].find((c) => !DESCRIPTION_CHARS.test(c))!;
+  const shown = /^[\x20-\x7e]$/.test(bad) ? `'${bad}'` : `U+${bad.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+  throw new OAuthConfigurationError(
+    `oauth(): option '${name}' becomes an error_description, which must be printable ASCII without '"' and '\\' (RFC 6749 §5.2); it contains ${shown}.`,
+  );
 }
 
 function describeType(t: ValueType): string {
