@@ -48,20 +48,20 @@ describe('jwt_bearer › metadata', () => {
 
 describe('jwt_bearer › configuration', () => {
   it('rejects a malformed oauthClientSecretEncryptionKey at start-up', () => {
-    expect(() => oauth({ db, enable: ['jwt_bearer'], oauthClientSecretEncryptionKey: 'too-short' })).toThrow(
+    expect(() => oauth({ db, issuer: ISSUER, enable: ['jwt_bearer'], oauthClientSecretEncryptionKey: 'too-short' })).toThrow(
       "oauth(): option 'oauthClientSecretEncryptionKey': an AES-256-GCM key must be 32 bytes, given as 64 hex digits or 43/44 base64 characters.",
     );
   });
 
   it('requires the key at start-up when client_secret_jwt is explicitly supported', () => {
-    expect(() => oauth({ db, enable: ['jwt_bearer'], oauthTokenEndpointAuthMethodsSupported: ['client_secret_jwt'] })).toThrow(
+    expect(() => oauth({ db, issuer: ISSUER, enable: ['jwt_bearer'], oauthTokenEndpointAuthMethodsSupported: ['client_secret_jwt'] })).toThrow(
       "oauth(): client_secret_jwt is in oauthTokenEndpointAuthMethodsSupported but option 'oauthClientSecretEncryptionKey' is not set (a 32-byte AES-256-GCM key, hex or base64).",
     );
   });
 
   it('refuses to register a client_secret_jwt application without the key, and writes nothing', async () => {
     const t = await buildApp({ enable: ['jwt_bearer'], issuer: ISSUER });
-    await expect(t.auth.createApplication({ name: 'x', tokenEndpointAuthMethod: 'client_secret_jwt' })).rejects.toThrow(
+    await expect(t.auth.createApplication({ name: 'x', tokenEndpointAuthMethod: 'client_secret_jwt', grantTypes: [GRANT_TYPE] })).rejects.toThrow(
       'createApplication(): client_secret_jwt needs the oauthClientSecretEncryptionKey option (a 32-byte AES-256-GCM key, hex or base64), so that the secret is kept encrypted rather than in plaintext',
     );
     expect(Number((await t.db('oauth_applications').count({ n: '*' }).first())!.n)).toBe(0);
@@ -83,7 +83,7 @@ describe('jwt_bearer › configuration', () => {
     ['a trusted issuer without scopes', { oauthJwtBearerTrustedIssuers: [{ issuer: 'https://idp', jwks: { keys: [] }, subjects: '*' }] }, 'oauth(): oauthJwtBearerTrustedIssuers[0].scopes must be an array of strings.'],
     ['a trusted issuer without issuer', { oauthJwtBearerTrustedIssuers: [{ jwks: { keys: [] }, subjects: '*', scopes: [] }] }, 'oauth(): oauthJwtBearerTrustedIssuers[0].issuer must be a non-empty string of at most 255 characters.'],
   ])('rejects %s at start-up', (_n, options, message) => {
-    expect(() => oauth({ db, enable: ['jwt_bearer'], ...(options as object) })).toThrow(message);
+    expect(() => oauth({ db, issuer: ISSUER, enable: ['jwt_bearer'], ...(options as object) })).toThrow(message);
   });
 
   it.each([
@@ -91,16 +91,16 @@ describe('jwt_bearer › configuration', () => {
     ['oauthJwksFetchTimeout', -1],
     ['oauthJwksMaxSize', 0],
   ])('rejects a non-positive %s at start-up', (name, n) => {
-    expect(() => oauth({ db, enable: ['jwt_bearer'], [name]: n })).toThrow(`oauth(): option '${name}' must be a positive number.`);
+    expect(() => oauth({ db, issuer: ISSUER, enable: ['jwt_bearer'], [name]: n })).toThrow(`oauth(): option '${name}' must be a positive number.`);
   });
 
   it('rejects a negative oauthJwtBearerLeeway at start-up', () => {
-    expect(() => oauth({ db, enable: ['jwt_bearer'], oauthJwtBearerLeeway: -5 })).toThrow("oauth(): option 'oauthJwtBearerLeeway' must not be negative.");
+    expect(() => oauth({ db, issuer: ISSUER, enable: ['jwt_bearer'], oauthJwtBearerLeeway: -5 })).toThrow("oauth(): option 'oauthJwtBearerLeeway' must not be negative.");
   });
 
   it('accepts a loopback http jwksUri for a trusted issuer with oauthJwksAllowLoopbackHttp', () => {
     expect(() =>
-      oauth({ db, enable: ['jwt_bearer'], oauthJwksAllowLoopbackHttp: true, oauthJwtBearerTrustedIssuers: [{ issuer: 'https://idp', jwksUri: 'http://127.0.0.1:9/jwks', subjects: '*', scopes: [] }] }),
+      oauth({ db, issuer: ISSUER, enable: ['jwt_bearer'], oauthJwksAllowLoopbackHttp: true, oauthJwtBearerTrustedIssuers: [{ issuer: 'https://idp', jwksUri: 'http://127.0.0.1:9/jwks', subjects: '*', scopes: [] }] }),
     ).not.toThrow();
   });
 
