@@ -215,7 +215,7 @@ describe('jwt_bearer › grant (the issuer is a registered client)', () => {
     expect(await count(t, 'oauth_grants')).toBe(1);
   });
 
-  it('leaves no grant and no used jti behind when afterToken throws', async () => {
+  it('leaves no grant behind when afterToken throws; the verified jti stays spent (it is used before the transaction)', async () => {
     const { t, clock, client } = await setup({
       afterToken: async () => {
         throw new OAuthError('access_denied', 'Not now', { reason: 'hook_denied' });
@@ -226,7 +226,10 @@ describe('jwt_bearer › grant (the issuer is a registered client)', () => {
     expect(res.status).toBe(400);
     expect(res.body).toEqual({ error: 'access_denied', error_description: 'Not now' });
     expect(await count(t, 'oauth_grants')).toBe(0);
-    expect(await count(t, 'oauth_jwt_jtis')).toBe(0);
+    // Single use (RFC 7523 §3 item 7) is settled before the transaction opens, so the same
+    // assertion cannot be tried again once the hook lets it through.
+    expect(await count(t, 'oauth_jwt_jtis')).toBe(1);
+    expectInvalidGrant(await grant(t, { assertion }), t, 'assertion_replayed');
   });
 });
 
