@@ -415,7 +415,9 @@ class SqliteWriter {
         // Reads held back during the attempt go on, on the idle connection.
         this.wake();
         if (this.lockWaiters.length === 0) return;
-        const nextDeadline = Math.min(...this.lockWaiters.map((w) => w.deadline));
+        // A loop, not Math.min(...): thousands of writes may wait during a long lock.
+        let nextDeadline = Infinity;
+        for (const w of this.lockWaiters) if (w.deadline < nextDeadline) nextDeadline = w.deadline;
         await sleep(Math.min(jitter(delay), nextDeadline - now));
         delay = Math.min(delay * 2, MAX_RETRY_DELAY);
       }
