@@ -149,9 +149,12 @@ describe('oauth_base › token_endpoint', () => {
     expect(res.body).toEqual(tokenBody('books.read books.write'));
   });
 
-  it('does not answer GET on the token endpoint', async () => {
+  it('answers GET on the token endpoint with 405 and Allow: POST (RFC 9110 §15.5.6)', async () => {
     const res = await t.agent.get(t.path('/token'));
-    expect(res.status).toBe(404);
+    expect(res.status).toBe(405);
+    expect(res.headers.allow).toBe('POST');
+    expectNoStore(res);
+    expect(res.body).toEqual({ error: 'invalid_request', error_description: 'Method not allowed' });
   });
 
   it('stores only the SHA-256 hash of the access token', async () => {
