@@ -249,7 +249,13 @@ function validateRequest(ctx: OAuthContext, request: AuthorizationRequest): void
 }
 
 function csrfOptions(ctx: OAuthContext, accountId: string): CsrfOptions {
-  return { secret: ctx.values.oauthCsrfSecret, cookieName: ctx.values.oauthCsrfCookieName, cookiePath: ctx.routePath('authorize'), binding: accountId };
+  return {
+    secret: ctx.values.oauthCsrfSecret,
+    cookieName: ctx.values.oauthCsrfCookieName,
+    cookiePath: ctx.routePath('authorize'),
+    binding: accountId,
+    httpsIssuer: /^https:\/\//i.test(ctx.issuer),
+  };
 }
 
 /** The consent page: who asks, for what, and the CSRF-protected Approve / Deny form. */
@@ -266,7 +272,8 @@ function renderConsent(ctx: OAuthContext, request: AuthorizationRequest, account
   ].filter((l): l is { href: string; label: string } => isWebUrl(l.href));
   renderPage(ctx, 'authorize', {
     title: v.authorizePageTitle,
-    lead: v.authorizePageLead.replace('{name}', app.name),
+    // A replacer function: a name is inserted as is, never read for `$&`, `$'` or `$1` patterns.
+    lead: v.authorizePageLead.replace('{name}', () => app.name),
     application: { name: app.name, description: app.description, logoUri: isWebUrl(app.logoUri) ? app.logoUri : null },
     links,
     scopesLabel: v.oauthGrantsScopesLabel,

@@ -16,6 +16,11 @@ export interface CsrfOptions {
   cookiePath: string;
   /** What the token is bound to besides the session or cookie (the account id). */
   binding: string;
+  /**
+   * Whether the issuer is https: the cookie is then `Secure` even when this hop is plain http
+   * (TLS ended at a proxy that Express does not trust), since the browser only ever sees https.
+   */
+  httpsIssuer: boolean;
 }
 
 const PROCESS_KEY = randomBytes(32);
@@ -58,7 +63,7 @@ export function issueCsrfToken(req: Request, res: Response, opts: CsrfOptions): 
   let nonce = readCookie(req, opts.cookieName);
   if (nonce === undefined || !NONCE.test(nonce)) {
     nonce = randomToken();
-    res.cookie(opts.cookieName, nonce, { httpOnly: true, sameSite: 'lax', secure: req.secure, path: opts.cookiePath });
+    res.cookie(opts.cookieName, nonce, { httpOnly: true, sameSite: 'lax', secure: req.secure || opts.httpsIssuer, path: opts.cookiePath });
   }
   return mac(opts, nonce);
 }

@@ -144,11 +144,25 @@ describe('authorization_code_grant › authorize POST', () => {
       expect(await grantCount(t)).toBe(0);
     });
 
+    it('marks the cookie Secure when the issuer is https, although this hop is plain http (TLS ended at a proxy)', async () => {
+      const { t, clientId } = await setup({ issuer: 'https://as.example' });
+      const res = await t.agent.get(`${t.path('/authorize')}?${query(params(clientId))}`).set('X-Test-User', 'alice');
+      expect(res.status).toBe(200);
+      expect(res.headers['set-cookie']).toEqual([expect.stringMatching(new RegExp(`^oauth_csrf=[A-Za-z0-9_-]{43}; Path=${t.path('/authorize')}; HttpOnly; Secure; SameSite=Lax$`))]);
+    });
+
+    it('leaves the cookie without Secure for an http issuer over http (a local development server)', async () => {
+      const { t, clientId } = await setup({ issuer: undefined });
+      const res = await t.agent.get(`${t.path('/authorize')}?${query(params(clientId))}`).set('X-Test-User', 'alice');
+      expect(res.status).toBe(200);
+      expect(res.headers['set-cookie']).toEqual([expect.stringMatching(new RegExp(`^oauth_csrf=[A-Za-z0-9_-]{43}; Path=${t.path('/authorize')}; HttpOnly; SameSite=Lax$`))]);
+    });
+
     it('without a session, keys the token with oauthCsrfSecret over the cookie nonce and the account', async () => {
       const { t, clientId } = await setup({ oauthCsrfSecret: 'k'.repeat(32) });
       const first = await t.agent.get(`${t.path('/authorize')}?${query(params(clientId))}`).set('X-Test-User', 'alice');
       const setCookie = String(first.headers['set-cookie']);
-      expect(setCookie).toMatch(new RegExp(`^oauth_csrf=[A-Za-z0-9_-]{43}; Path=${t.path('/authorize')}; HttpOnly; SameSite=Lax$`));
+      expect(setCookie).toMatch(new RegExp(`^oauth_csrf=[A-Za-z0-9_-]{43}; Path=${t.path('/authorize')}; HttpOnly; Secure; SameSite=Lax$`));
       const nonce = /^oauth_csrf=([^;]+)/.exec(setCookie)![1]!;
       const expected = createHmac('sha256', 'k'.repeat(32)).update(`${nonce}\0alice`).digest('base64url');
       expect(formFields(first.text).csrf_token).toBe(expected);

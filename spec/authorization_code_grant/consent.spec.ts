@@ -71,6 +71,13 @@ describe('authorization_code_grant › consent page', () => {
     expect(formFields(res.text).state).toBe(XSS);
   });
 
+  it("puts the application name into the lead as is: no String.replace patterns ($', $&, $1, $$), and escaped", async () => {
+    const { t, clientId } = await setup({}, { name: "Evil $' $& $1 $$ <b>" });
+    const res = await page(t, { client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', scope: 'books.read' });
+    expect(res.status).toBe(200);
+    expect(res.text).toContain('<p class="lead">The application Evil $&#39; $&amp; $1 $$ &lt;b&gt; would like to access your data</p>');
+  });
+
   it('escapes the state on the form_post response page', async () => {
     const { t, clientId } = await setup();
     const res = await consent(t, { client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', scope: 'books.read', state: XSS, response_mode: 'form_post' });

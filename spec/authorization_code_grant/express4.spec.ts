@@ -1,7 +1,7 @@
 import type { Express } from 'express';
 import request from 'supertest';
 import { oauth } from '../../lib';
-import { basic, MOUNT, RecordingLogger } from '../support/build_app';
+import { basic, browseAsHttps, MOUNT, RecordingLogger } from '../support/build_app';
 import { createTestDb, type TestDb } from '../support/db';
 import { errorPage, formFields, locationParams, pkcePair, query, testLogin } from './flow';
 
@@ -26,6 +26,7 @@ describe('authorization_code_grant › express4', () => {
     app.get('/api/me', auth.requireOauthAuthorization('books.read'), (req, res) => void res.json({ accountId: req.oauth?.accountId }));
     const { clientId, clientSecret } = await auth.createApplication({ name: 'Express 4 client', redirectUri: ['https://client.example/cb'], scopes: ['books.read'] });
     const agent = request.agent(app);
+    browseAsHttps(agent);
 
     const unknown = await agent.get(`${MOUNT}/authorize?client_id=nope`).set('X-Test-User', 'alice');
     expect(unknown.status).toBe(400);

@@ -61,10 +61,12 @@ export async function buildApp(options: Record<string, unknown> = {}, opts: { sh
   app.get('/api/books', auth.requireOauthAuthorization('books.read'), (req, res) => {
     res.json({ books: [], scopes: req.oauth?.scopes });
   });
+  const agent = request.agent(app);
+  if (typeof options.issuer === 'string' && options.issuer.startsWith('https://')) browseAsHttps(agent);
   const t: TestApp = {
     app,
     auth,
-    agent: request.agent(app),
+    agent,
     db: testDb.db,
     logger,
     path: (p) => `${MOUNT}${p}`,
@@ -78,6 +80,17 @@ export async function buildApp(options: Record<string, unknown> = {}, opts: { sh
   };
   open.push(t);
   return t;
+}
+
+/**
+ * With an https issuer the agent stands for a browser that reaches the server over https through
+ * a TLS-terminating proxy: it sends `Secure` cookies back, although the test connection is http.
+ */
+export function browseAsHttps(agent: ReturnType<typeof request.agent>): void {
+  type Access = { domain: string; path: string; secure: boolean; script: boolean };
+  const jar = (agent as unknown as { jar: { getCookies(access: Access): unknown } }).jar;
+  const getCookies = jar.getCookies.bind(jar);
+  jar.getCookies = (access) => getCookies({ ...access, secure: true });
 }
 
 /** Closes every app built in the current spec file. Call from afterAll/afterEach. */
