@@ -12,6 +12,7 @@ import { issueCsrfToken, verifyCsrfToken, type CsrfOptions } from '../lib/csrf';
 import { requireParam } from '../lib/http/params';
 import { OAuthConfigurationError } from '../lib/options';
 import { setNoCache } from '../lib/http/no_cache';
+import { challenge } from '../lib/http/www_authenticate';
 import { redirectToClient, renderErrorPage, renderPage, type ClientRedirect } from '../lib/http/redirect';
 import { parseScope } from '../lib/scopes';
 import type { Application, Grant, NewGrant } from '../lib/store';
@@ -72,7 +73,7 @@ const values = {
 const methods = {
   requireAuthorizableAccount: method(
     requireAuthorizableAccount,
-    'The logged-in account id. Without one, answers the request (302 to `loginRoute` with `return_to`, or 401 JSON for JSON requests) and returns null.',
+    'The logged-in account id. Without one, answers the request (302 to `loginRoute` with `return_to`; for JSON requests 401 with `WWW-Authenticate: Login realm="…", login_uri="…"` naming the same URL) and returns null.',
   ),
   resourceOwnerParams: method(
     (_ctx: OAuthContext): Record<string, unknown> | Promise<Record<string, unknown>> => ({}),
@@ -299,21 +300,32 @@ async function renderAuthorizeError(ctx: OAuthContext, err: OAuthError): Promise
   redirectToClient(ctx, target, { error: err.code, error_description: err.description, state: ctx.params.state, iss: ctx.issuer });
 }
 
-/** Default `requireAuthorizableAccount`: the logged-in account, or to the login page and back. */
+/**
+ * Default `requireAuthorizableAccount`: the logged-in account, or to the login page and back.
+ * A browser gets a 302 to `loginRoute` with `return_to`. A JSON request (`Accept:
+ * application/json`) gets 401 `access_denied`, and RFC 9110 §15.5.2 wants a challenge with
+ * every 401: the host's login is a page, not an HTTP authentication scheme, so the challenge
+ * names it as `WWW-Authenticate: Login realm="<oauthRealm>", login_uri="<the same login URL>"`.
+ */
 async function requireAuthorizableAccount(ctx: OAuthContext): Promise<string | null> {
   const accountId = ctx.methods.currentAccountId();
   if (accountId !== null) return accountId;
+  const login = loginUrl(ctx);
+  setNoCache(ctx.res);
   if (wantsJson(ctx.req)) {
-    setNoCache(ctx.res);
+    ctx.res.setHeader('WWW-Authenticate', challenge('Login', { realm: ctx.values.oauthRealm, login_uri: login }));
     ctx.res.status(401).json({ error: 'access_denied', error_description: ctx.values.oauthLoginRequiredMessage });
     return null;
   }
-  // After a POST, come back to the same request as a GET (the consent page is shown again).
+  ctx.res.redirect(302, login);
+  return null;
+}
+
+/** `loginRoute` with `return_to`: after a POST, the same request as a GET (the consent page is shown again). */
+function loginUrl(ctx: OAuthContext): string {
   const returnTo = ctx.req.method === 'GET' ? ctx.req.originalUrl : `${ctx.routePath('authorize')}?${new URLSearchParams(requestParams(ctx)).toString()}`;
   const login = ctx.values.loginRoute;
-  setNoCache(ctx.res);
-  ctx.res.redirect(302, `${login}${login.includes('?') ? '&' : '?'}return_to=${encodeURIComponent(returnTo)}`);
-  return null;
+  return `${login}${login.includes('?') ? '&' : '?'}return_to=${encodeURIComponent(returnTo)}`;
 }
 
 function requestParams(ctx: OAuthContext): [string, string][] {

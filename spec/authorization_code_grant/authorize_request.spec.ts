@@ -231,11 +231,23 @@ describe('authorization_code_grant › authorize request', () => {
       expect(res.headers.location).toBe(`/session/new?via=oauth&return_to=${encodeURIComponent(`${t.path('/authorize')}?${qs}`)}`);
     });
 
-    it('answers a JSON request without a logged-in account with 401', async () => {
+    it('answers a JSON request without a logged-in account with 401 and a Login challenge naming the login URL (RFC 9110 §15.5.2)', async () => {
       const { t, clientId } = await setup();
-      const res = await authorize(t, { client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', scope: 'books.read' }, null).set('Accept', 'application/json');
+      const qs = query({ client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', scope: 'books.read' });
+      const res = await t.agent.get(`${t.path('/authorize')}?${qs}`).set('Accept', 'application/json');
       expect(res.status).toBe(401);
+      expect(res.headers['www-authenticate']).toBe(`Login realm="oauth", login_uri="/login?return_to=${encodeURIComponent(`${t.path('/authorize')}?${qs}`)}"`);
       expect(res.headers['cache-control']).toBe('no-store');
+      expect(res.headers['content-type']).toMatch(/^application\/json/);
+      expect(res.body).toEqual({ error: 'access_denied', error_description: 'Login required' });
+    });
+
+    it('names oauthRealm and an overridden loginRoute in the challenge of a JSON POST, which returns to the request as a GET', async () => {
+      const { t, clientId } = await setup({ oauthRealm: 'books', loginRoute: '/session/new?via=oauth' });
+      const params = { client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', scope: 'books.read' };
+      const res = await t.agent.post(t.path('/authorize')).set('Accept', 'application/json').type('form').send(params);
+      expect(res.status).toBe(401);
+      expect(res.headers['www-authenticate']).toBe(`Login realm="books", login_uri="/session/new?via=oauth&return_to=${encodeURIComponent(`${t.path('/authorize')}?${query(params)}`)}"`);
       expect(res.body).toEqual({ error: 'access_denied', error_description: 'Login required' });
     });
 
