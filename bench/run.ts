@@ -80,7 +80,7 @@ async function serve(): Promise<void> {
   });
   const auth = oauth({ db, enable: ['client_credentials_grant', 'refresh'] });
   await auth.migrate();
-  const { clientId, clientSecret, application } = await auth.createApplication({ name: 'Bench client', scopes: ['profile'], redirectUri: ['https://bench.example/cb'] });
+  const { clientId, clientSecret, application } = await auth.createApplication({ name: 'Bench client', scopes: ['profile'], redirectUri: ['https://bench.example/cb'], grantTypes: ['client_credentials', 'refresh_token'] });
 
   const ours = express();
   ours.use(auth);

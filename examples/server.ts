@@ -482,6 +482,8 @@ async function seedClient(auth: OAuthRouter, origin: string, options: DemoOption
     redirectUri: [redirectUri],
     scopes: DEMO_SCOPES,
     tokenEndpointAuthMethod: 'client_secret_basic',
+    // The code flow the demo page runs, and the client credentials curl printed at start-up.
+    grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'],
   });
   const client = { clientId: created.clientId, clientSecret: created.clientSecret!, redirectUri };
   if (options.clientFile) writeFileSync(options.clientFile, `${JSON.stringify(client, null, 2)}\n`, { mode: 0o600 });

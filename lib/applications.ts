@@ -15,7 +15,15 @@ export interface CreateApplicationInput {
   scopes?: string | string[];
   /** One method or several; default: `oauthDefaultTokenEndpointAuthMethods` (the column stays NULL). */
   tokenEndpointAuthMethod?: string | string[];
-  /** Grant types the client may use; default: every enabled grant type. */
+  /**
+   * Grant types the client may use. Default, as RFC 7591 §2 says: `authorization_code`, plus
+   * `refresh_token` when the `refresh` feature is enabled. Other grants (`client_credentials`,
+   * the JWT bearer grant) are never implied: a client gets them only by naming them, since a
+   * client credentials token acts for no user with every scope the client holds. A server
+   * without `authorization_code_grant` has no default to give, so there `grantTypes` is
+   * required (a TypeError otherwise). `[]` is a client of no grant, e.g. a resource server that
+   * only calls introspection.
+   */
   grantTypes?: string[];
   responseTypes?: string[];
   responseModes?: string[];
@@ -59,6 +67,14 @@ function checkUri(kind: string, uri: string): void {
   if (u.hash || uri.includes('#')) throw new TypeError(`createApplication(): ${kind} '${uri}' must not have a fragment (RFC 6749 §3.1.2)`);
 }
 
+/** RFC 7591 §2: `authorization_code` when grant_types is omitted; `refresh_token` goes with it when enabled. */
+function defaultGrantTypes(rt: Runtime): string[] {
+  if (!rt.grantTypes.has('authorization_code')) {
+    throw new TypeError(`createApplication(): grantTypes is required when authorization_code_grant is not enabled: the RFC 7591 §2 default, authorization_code, is not served here (enabled: ${[...rt.grantTypes.keys()].join(', ')})`);
+  }
+  return rt.grantTypes.has('refresh_token') ? ['authorization_code', 'refresh_token'] : ['authorization_code'];
+}
+
 export async function createApplication(rt: Runtime, input: CreateApplicationInput): Promise<CreatedApplication> {
   if (!input || typeof input.name !== 'string' || input.name.trim() === '') throw new TypeError('createApplication(): name is required');
   const redirectUris = list(input.redirectUri) ?? [];
@@ -69,7 +85,9 @@ export async function createApplication(rt: Runtime, input: CreateApplicationInp
   for (const m of methods ?? []) {
     if (!rt.clientAuthMethods.has(m)) throw new TypeError(`createApplication(): client authentication method '${m}' is not provided by the enabled features (${[...rt.clientAuthMethods.keys()].join(', ')})`);
   }
-  for (const g of input.grantTypes ?? []) {
+  const grantTypes = input.grantTypes ?? defaultGrantTypes(rt);
+  if (!Array.isArray(grantTypes)) throw new TypeError('createApplication(): grantTypes must be an array of grant types');
+  for (const g of grantTypes) {
     if (!rt.grantTypes.has(g)) throw new TypeError(`createApplication(): grant type '${g}' is not provided by the enabled features (${[...rt.grantTypes.keys()].join(', ')})`);
   }
   if (input.jwksUri !== undefined) checkUri('jwks_uri', input.jwksUri);
@@ -99,7 +117,7 @@ export async function createApplication(rt: Runtime, input: CreateApplicationInp
     clientSecretEncrypted,
     scopes,
     tokenEndpointAuthMethods: methods,
-    grantTypes: input.grantTypes ?? null,
+    grantTypes,
     responseTypes: input.responseTypes ?? null,
     responseModes: input.responseModes ?? null,
     jwks,

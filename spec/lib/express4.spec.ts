@@ -25,7 +25,7 @@ describe('lib › express4', () => {
     if (MOUNT) app.use(MOUNT, auth);
     else app.use(auth);
     app.get('/api/books', auth.requireOauthAuthorization('books.read'), (req, res) => void res.json({ scopes: req.oauth?.scopes }));
-    const { clientId, clientSecret } = await auth.createApplication({ name: 'Express 4 client', scopes: ['books.read'] });
+    const { clientId, clientSecret } = await auth.createApplication({ name: 'Express 4 client', scopes: ['books.read'], grantTypes: ['client_credentials'] });
 
     const token = await request(app).post(`${MOUNT}/token`).type('form').set('Authorization', basic(clientId, clientSecret!)).send({ grant_type: 'client_credentials' });
     expect(token.status).toBe(200);

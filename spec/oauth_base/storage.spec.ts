@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { basic, buildApp, closeAll } from '../support/build_app';
 import { isPostgres } from '../support/db';
 import { failure } from '../support/failure';
+import { obtainCode, ISSUER, testLogin } from '../authorization_code_grant/flow';
 import { tokenBody } from './helpers';
 
 afterAll(closeAll);
@@ -105,10 +106,10 @@ describe('oauth_base › storage', () => {
 describe('oauth_base › createApplication', () => {
   it('returns the secret once and stores it bcrypt-hashed, with a generated client id', async () => {
     const t = await buildApp({ enable: ['client_credentials_grant'] });
-    const created = await t.auth.createApplication({ name: "Books ' OR 1=1 --", scopes: 'books.read books.write', redirectUri: 'https://books.example/cb' });
+    const created = await t.auth.createApplication({ name: "Books ' OR 1=1 --", scopes: 'books.read books.write', redirectUri: 'https://books.example/cb', grantTypes: ['client_credentials'] });
     expect(created.clientId).toMatch(/^[A-Za-z0-9_-]{22}$/);
     expect(created.clientSecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(created.application).toEqual(expect.objectContaining({ clientId: created.clientId, name: "Books ' OR 1=1 --", scopes: ['books.read', 'books.write'], redirectUris: ['https://books.example/cb'], tokenEndpointAuthMethods: null, grantTypes: null }));
+    expect(created.application).toEqual(expect.objectContaining({ clientId: created.clientId, name: "Books ' OR 1=1 --", scopes: ['books.read', 'books.write'], redirectUris: ['https://books.example/cb'], tokenEndpointAuthMethods: null, grantTypes: ['client_credentials'] }));
     const row = await t.db('oauth_applications').where('client_id', created.clientId).first();
     expect(row.client_secret).toMatch(/^\$2[aby]\$04\$/);
     expect(JSON.stringify(row)).not.toContain(created.clientSecret);
@@ -116,14 +117,14 @@ describe('oauth_base › createApplication', () => {
     expect(row.token_endpoint_auth_method).toBeNull();
     expect(row.name).toBe("Books ' OR 1=1 --");
 
-    const other = await t.auth.createApplication({ name: 'Other' });
+    const other = await t.auth.createApplication({ name: 'Other', grantTypes: ['client_credentials'] });
     expect(other.clientId).not.toBe(created.clientId);
     expect(other.clientSecret).not.toBe(created.clientSecret);
   });
 
   it('gives a public client (none) no secret', async () => {
     const t = await buildApp({ enable: ['client_credentials_grant'] });
-    const created = await t.auth.createApplication({ name: 'SPA', tokenEndpointAuthMethod: 'none' });
+    const created = await t.auth.createApplication({ name: 'SPA', tokenEndpointAuthMethod: 'none', grantTypes: ['client_credentials'] });
     expect(created.clientSecret).toBeUndefined();
     const row = await t.db('oauth_applications').where('client_id', created.clientId).first();
     expect(row.client_secret).toBeNull();
@@ -132,7 +133,7 @@ describe('oauth_base › createApplication', () => {
 
   it('uses an overridden secretHash', async () => {
     const t = await buildApp({ enable: ['client_credentials_grant'], secretHash: async (_ctx: unknown, secret: string) => bcrypt.hash(secret, 5) });
-    const created = await t.auth.createApplication({ name: 'Cost five' });
+    const created = await t.auth.createApplication({ name: 'Cost five', grantTypes: ['client_credentials'] });
     const row = await t.db('oauth_applications').where('client_id', created.clientId).first();
     expect(row.client_secret).toMatch(/^\$2[aby]\$05\$/);
   });
@@ -146,9 +147,53 @@ describe('oauth_base › createApplication', () => {
     ['a grant type not enabled', { name: 'x', grantTypes: ['authorization_code'] }, "createApplication(): grant type 'authorization_code' is not provided by the enabled features (client_credentials)"],
     ['a relative jwks_uri', { name: 'x', jwksUri: 'keys.json' }, "createApplication(): jwks_uri 'keys.json' is not an absolute URI"],
     ['a jwks that is no JWK Set', { name: 'x', jwks: { kty: 'RSA' } }, 'createApplication(): jwks must be a JWK Set ({ keys: [...] })'],
+    ['grantTypes that is not an array', { name: 'x', grantTypes: 'client_credentials' }, 'createApplication(): grantTypes must be an array of grant types'],
+    [
+      'no grantTypes on a server without the RFC 7591 §2 default (authorization_code)',
+      { name: 'x', grantTypes: undefined },
+      'createApplication(): grantTypes is required when authorization_code_grant is not enabled: the RFC 7591 §2 default, authorization_code, is not served here (enabled: client_credentials)',
+    ],
   ])('rejects %s and writes nothing', async (_name, input, message) => {
     const t = await buildApp({ enable: ['client_credentials_grant'] });
-    await expect(t.auth.createApplication(input as never)).rejects.toThrow(message);
+    await expect(t.auth.createApplication({ grantTypes: ['client_credentials'], ...input } as never)).rejects.toThrow(message);
     expect(await t.db('oauth_applications').count({ n: '*' })).toEqual([{ n: isPostgres ? '0' : 0 }]);
+  });
+});
+
+describe('oauth_base › createApplication › default grant types (RFC 7591 §2)', () => {
+  const REDIRECT = 'https://client.example/cb';
+
+  it('registers authorization_code only, so the client cannot use client_credentials (a token for no user with all its scopes)', async () => {
+    const t = await buildApp({ enable: ['authorization_code_grant', 'client_credentials_grant'], issuer: ISSUER }, { setup: testLogin });
+    const created = await t.auth.createApplication({ name: 'Web app', redirectUri: REDIRECT, scopes: ['books.read'] });
+    expect(created.application.grantTypes).toEqual(['authorization_code']);
+    const row = await t.db('oauth_applications').where('client_id', created.clientId).first();
+    expect(row.grant_types).toBe('authorization_code');
+
+    const cc = await t.agent.post(t.path('/token')).set('Authorization', basic(created.clientId, created.clientSecret!)).type('form').send({ grant_type: 'client_credentials' });
+    expect(cc.status).toBe(400);
+    expect(cc.headers['cache-control']).toBe('no-store');
+    expect(cc.body).toEqual({ error: 'unsupported_grant_type', error_description: 'Invalid grant type' });
+    expect(await t.db('oauth_grants').count({ n: '*' })).toEqual([{ n: isPostgres ? '0' : 0 }]);
+
+    // The code flow the default is for still works end to end.
+    const code = await obtainCode(t, { client_id: created.clientId, redirect_uri: REDIRECT, response_type: 'code', scope: 'books.read' });
+    const token = await t.agent.post(t.path('/token')).set('Authorization', basic(created.clientId, created.clientSecret!)).type('form').send({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT });
+    expect(token.status).toBe(200);
+    expect(token.body).toEqual(tokenBody('books.read'));
+  });
+
+  it('adds refresh_token when the refresh feature is enabled', async () => {
+    const t = await buildApp({ enable: ['authorization_code_grant', 'refresh', 'client_credentials_grant'] });
+    const created = await t.auth.createApplication({ name: 'Web app', redirectUri: REDIRECT });
+    expect(created.application.grantTypes).toEqual(['authorization_code', 'refresh_token']);
+    const row = await t.db('oauth_applications').where('client_id', created.clientId).first();
+    expect(row.grant_types).toBe('authorization_code refresh_token');
+  });
+
+  it('keeps explicit grantTypes as given', async () => {
+    const t = await buildApp({ enable: ['authorization_code_grant', 'client_credentials_grant'] });
+    const created = await t.auth.createApplication({ name: 'Service', grantTypes: ['client_credentials'] });
+    expect(created.application.grantTypes).toEqual(['client_credentials']);
   });
 });

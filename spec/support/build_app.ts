@@ -40,9 +40,22 @@ export interface TestApp {
   logger: RecordingLogger;
   /** A path under the mount point. */
   path(p: string): string;
+  /**
+   * Registers a test client. Without `grantTypes` it is registered for every enabled grant among
+   * authorization_code, refresh_token and client_credentials, named explicitly, so the token specs
+   * need not repeat them. `createApplication`'s own default (RFC 7591 §2) is specified in
+   * spec/oauth_base/storage.spec.ts, which calls it directly.
+   */
   createClient(input?: Partial<CreateApplicationInput>): Promise<{ clientId: string; clientSecret: string; id: number }>;
   close(): Promise<void>;
 }
+
+/** Feature id → the grant a test client is registered for when that feature is enabled. */
+const TEST_GRANT_TYPES: Record<string, string> = {
+  authorization_code_grant: 'authorization_code',
+  refresh: 'refresh_token',
+  client_credentials_grant: 'client_credentials',
+};
 
 const open: TestApp[] = [];
 
@@ -71,7 +84,8 @@ export async function buildApp(options: Record<string, unknown> = {}, opts: { sh
     logger,
     path: (p) => `${MOUNT}${p}`,
     async createClient(input = {}) {
-      const created = await auth.createApplication({ name: 'Test client', redirectUri: ['https://client.example/cb'], scopes: ['books.read', 'books.write'], ...input });
+      const grantTypes = Object.entries(TEST_GRANT_TYPES).filter(([feature]) => auth.features.includes(feature)).map(([, grant]) => grant);
+      const created = await auth.createApplication({ name: 'Test client', redirectUri: ['https://client.example/cb'], scopes: ['books.read', 'books.write'], grantTypes, ...input });
       return { clientId: created.clientId, clientSecret: created.clientSecret ?? '', id: created.application.id };
     },
     async close() {

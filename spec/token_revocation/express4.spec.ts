@@ -21,7 +21,7 @@ describe('token_revocation › express4', () => {
     const app = express4();
     if (MOUNT) app.use(MOUNT, auth);
     else app.use(auth);
-    const { clientId, clientSecret } = await auth.createApplication({ name: 'Express 4 client', scopes: ['books.read'] });
+    const { clientId, clientSecret } = await auth.createApplication({ name: 'Express 4 client', scopes: ['books.read'], grantTypes: ['client_credentials'] });
     const authz = basic(clientId, clientSecret!);
 
     const token = await request(app).post(`${MOUNT}/token`).set('Authorization', authz).type('form').send({ grant_type: 'client_credentials' });
