@@ -7,7 +7,7 @@
 import type { Request } from 'express';
 import type { OAuthContext, TokenContext } from '../lib/context';
 import { defineFeature, method, value, type MethodsOf, type TokenResponse, type ValuesOf } from '../lib/feature';
-import { OAuthError, type OAuthErrorReason } from '../lib/errors';
+import { asciiDescription, OAuthError, type OAuthErrorReason } from '../lib/errors';
 import { issueCsrfToken, verifyCsrfToken, type CsrfOptions } from '../lib/csrf';
 import { requireParam } from '../lib/http/params';
 import { OAuthConfigurationError } from '../lib/options';
@@ -152,6 +152,8 @@ async function authorizePostRoute(ctx: OAuthContext): Promise<void> {
 
   const code = ctx.methods.generateToken();
   const now = ctx.now();
+  // A host method may wait on anything; the transaction holds the database only for the insert.
+  const extra = await ctx.methods.resourceOwnerParams();
   await ctx.transaction(async () => {
     await ctx.hook('beforeAuthorize');
     ctx.grant = await ctx.store.grants.insert({
@@ -169,7 +171,7 @@ async function authorizePostRoute(ctx: OAuthContext): Promise<void> {
       codeChallenge: request.fields.codeChallenge ?? null,
       codeChallengeMethod: request.fields.codeChallengeMethod ?? null,
       createdAt: now,
-      extra: await ctx.methods.resourceOwnerParams(),
+      extra,
     });
     await ctx.hook('afterAuthorize');
   });
@@ -314,7 +316,7 @@ async function requireAuthorizableAccount(ctx: OAuthContext): Promise<string | n
   setNoCache(ctx.res);
   if (wantsJson(ctx.req)) {
     ctx.res.setHeader('WWW-Authenticate', challenge('Login', { realm: ctx.values.oauthRealm, login_uri: login }));
-    ctx.res.status(401).json({ error: 'access_denied', error_description: ctx.values.oauthLoginRequiredMessage });
+    ctx.res.status(401).json({ error: 'access_denied', error_description: asciiDescription(ctx.values.oauthLoginRequiredMessage) });
     return null;
   }
   ctx.res.redirect(302, login);

@@ -278,7 +278,8 @@ export function isTransientCode(code: string): boolean {
   if (code.startsWith('SQLITE_')) {
     if (code.startsWith('SQLITE_READONLY')) return SQLITE_READONLY_TRANSIENT.has(code);
     const primary = code.match(/^SQLITE_[A-Z]+/)![0];
-    return SQLITE_TRANSIENT.has(primary);
+    // SQLITE_ABORT_ROLLBACK: the transaction was abandoned by an earlier error of this group (a full disk, say).
+    return SQLITE_TRANSIENT.has(primary) || code === 'SQLITE_ABORT_ROLLBACK';
   }
   if (/^[0-9A-Z]{5}$/.test(code) && (code.startsWith('08') || code.startsWith('53') || PG_TRANSIENT.has(code))) return true;
   return NODE_TRANSIENT.has(code);

@@ -68,12 +68,16 @@ export interface IssuedRefreshToken {
 }
 
 /**
- * A fresh refresh token when the `refresh` feature is enabled (RFC 6749 §1.5), else undefined.
- * Grants that may carry one (authorization code, refresh) call this; client credentials and
- * assertion grants never do.
+ * A fresh refresh token when the `refresh` feature is enabled (RFC 6749 §1.5) and the client is
+ * registered for the `refresh_token` grant (design.md §4.11: a client that may not use one gets
+ * none), else undefined. Grants that may carry one (authorization code, refresh) call this;
+ * client credentials and assertion grants never do.
  */
 export function newRefreshToken(ctx: OAuthContext): IssuedRefreshToken | undefined {
   if (!ctx.runtime.enabled.has('refresh')) return undefined;
+  // A NULL grant_types column means every enabled grant.
+  const registered = ctx.application?.grantTypes;
+  if (registered && !registered.includes('refresh_token')) return undefined;
   const m = ctx.methods as unknown as TokenMethods;
   const lifetime = Number((ctx.values as unknown as { oauthRefreshTokenExpiresIn: number }).oauthRefreshTokenExpiresIn);
   const refreshToken = m.generateToken();

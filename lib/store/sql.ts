@@ -230,7 +230,8 @@ function firstRow(stmt: SqliteStatement, binds: unknown[]): Record<string, unkno
  * that follows in the same transaction must fail rather than run, and commit, on its own.
  */
 function assertOpen(conn: SqliteConnection): void {
-  if (!conn.inTransaction) throw new Error('The SQLite transaction was rolled back by an earlier error');
+  // The code makes it a 503 like the error that abandoned the transaction (a full disk, a busy database).
+  if (!conn.inTransaction) throw Object.assign(new Error('The SQLite transaction was rolled back by an earlier error'), { code: 'SQLITE_ABORT_ROLLBACK' });
 }
 
 function prepared(conn: SqliteConnection, sql: string): SqliteStatement {

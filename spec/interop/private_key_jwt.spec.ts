@@ -1,7 +1,8 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair } from 'jose';
-import { buildApp, closeAll, type TestApp } from '../support/build_app';
+import express, { type Express } from 'express';
+import { buildApp, closeAll, MOUNT, type TestApp } from '../support/build_app';
 import { listen, runClient } from '../support/interop';
 
 afterAll(closeAll);
@@ -21,12 +22,18 @@ async function esKey(kid: string) {
 
 describe('interop › private_key_jwt (oauth4webapi)', () => {
   it('authenticates with private_key_jwt and client_secret_jwt, and performs the JWT bearer grant (RFC 7523 §2.1, §2.2)', async () => {
-    const t = await buildApp({ enable: ['jwt_bearer', 'client_credentials_grant'], oauthClientSecretEncryptionKey: 'c3'.repeat(32) });
+    // jwt_bearer checks assertion audiences against the configured issuer only, so the server
+    // listens first and the app behind it is built with its origin as the issuer.
+    let inner: Express | undefined;
+    const front = express();
+    front.use((req, res, next) => inner!(req, res, next));
+    const server = await listen(front);
+    const t = await buildApp({ enable: ['jwt_bearer', 'client_credentials_grant'], issuer: `${server.origin}${MOUNT}`, oauthClientSecretEncryptionKey: 'c3'.repeat(32) });
+    inner = t.app;
     const key = await esKey('client-key-1');
     const stranger = await esKey('client-key-1');
     const keyClient = await t.createClient({ tokenEndpointAuthMethod: 'private_key_jwt', grantTypes: ['client_credentials', GRANT_TYPE], jwks: { keys: [key.publicJwk] } });
     const secretClient = await t.createClient({ tokenEndpointAuthMethod: 'client_secret_jwt', grantTypes: ['client_credentials'] });
-    const server = await listen(t.app);
     try {
       const as = await serverMetadata(t, server.origin);
       expect(as).toEqual(

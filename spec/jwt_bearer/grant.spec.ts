@@ -182,10 +182,13 @@ describe('jwt_bearer › grant (the issuer is a registered client)', () => {
   it('refuses the grant to an application that does not list it explicitly in grant_types', async () => {
     const { t, clock } = await setup();
     const implicitAll = await t.createClient({ tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [rsa.publicJwk] } });
+    // A NULL grant_types column (a row registered before defaults were written) means every grant elsewhere.
+    await t.db('oauth_applications').where('client_id', implicitAll.clientId).update({ grant_types: null });
     const res = await grant(t, { assertion: await signWith(rsa, userClaims(clock, implicitAll.clientId)) });
     expect(res.status).toBe(400);
     expect(res.body).toEqual({ error: 'unsupported_grant_type', error_description: 'Invalid grant type' });
-    expect(await count(t, 'oauth_jwt_jtis')).toBe(0);
+    // The verified assertion's jti is spent before the check (single use, whatever follows).
+    expect(await count(t, 'oauth_jwt_jtis')).toBe(1);
     // Only a correctly signed assertion learns that: a forged one is just an invalid grant.
     const forged = await keyPair('RS256', rsa.kid);
     expectInvalidGrant(await grant(t, { assertion: await signWith(forged, userClaims(clock, implicitAll.clientId)) }), t, 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED');

@@ -35,7 +35,7 @@ describe('lib › feature system', () => {
 
     it('every registered feature can be enabled at once', () => {
       const all = Object.keys(FEATURES) as (keyof typeof FEATURES)[];
-      expect([...oauth({ db, enable: all }).features].sort()).toEqual([...all].sort());
+      expect([...oauth({ db, enable: all, issuer: 'https://auth.example' }).features].sort()).toEqual([...all].sort());
     });
   });
 
@@ -85,8 +85,8 @@ describe('lib › feature system', () => {
       ['a table name that is a function', { oauthApplicationsTable: () => 'clients' }, "oauth(): option 'oauthApplicationsTable' must be a constant: table and column names are fixed at start-up (migrations and indexes use them)."],
       ['a column name that is a function', { oauthGrantsTokenHashColumn: () => 't' }, "oauth(): option 'oauthGrantsTokenHashColumn' must be a constant: table and column names are fixed at start-up (migrations and indexes use them)."],
       ['a cache size that is a function', { oauthSecretCacheSize: () => 10 }, "oauth(): option 'oauthSecretCacheSize' must be a constant: the verified-secret cache is sized at start-up."],
-      ['an issuer with a trailing slash', { issuer: 'https://auth.example/' }, "oauth(): option 'issuer' must be an http(s) URL without query, fragment or trailing slash (RFC 8414 §2)."],
-      ['an issuer with a query', { issuer: 'https://auth.example?x=1' }, "oauth(): option 'issuer' must be an http(s) URL without query, fragment or trailing slash (RFC 8414 §2)."],
+      ['an issuer with a trailing slash', { issuer: 'https://auth.example/' }, 'oauth(): option \'issuer\' must not end with a slash (endpoint paths are appended to it) (RFC 8414 §2); got "https://auth.example/".'],
+      ['an issuer with a query', { issuer: 'https://auth.example?x=1' }, 'oauth(): option \'issuer\' must have no query or fragment (RFC 8414 §2); got "https://auth.example?x=1".'],
       ['onError that is not a function', { onError: 1 }, "oauth(): option 'onError' must be a function."],
     ])('throws for %s', (_name, options, message) => {
       const run = build(options);

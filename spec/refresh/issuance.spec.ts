@@ -32,6 +32,22 @@ describe('refresh › issuance', () => {
     t.logger.assertNoSecrets([code, exchanged.body.refresh_token, refreshed.body.refresh_token, client.clientSecret]);
   });
 
+  it('issues no refresh token to a client not registered for the refresh_token grant (design.md §4.11)', async () => {
+    const t = await buildApp({ enable: ['authorization_code_grant', 'refresh'] }, { setup: testLogin });
+    const client = await t.createClient({ redirectUri: [REDIRECT], grantTypes: ['authorization_code'] });
+    const code = await obtainCode(t, { client_id: client.clientId, redirect_uri: REDIRECT, response_type: 'code', scope: 'books.read', state: 's' });
+    const exchanged = await t.agent
+      .post(t.path('/token'))
+      .set('Authorization', basic(client.clientId, client.clientSecret))
+      .type('form')
+      .send({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT });
+    expect(exchanged.status).toBe(200);
+    expect(exchanged.headers['cache-control']).toBe('no-store');
+    expect(exchanged.body).toEqual({ access_token: expect.any(String), token_type: 'Bearer', expires_in: 3600, scope: 'books.read' });
+    const [row] = await t.db('oauth_grants').select('refresh_token');
+    expect((row as { refresh_token: string | null }).refresh_token).toBeNull();
+  });
+
   it('gives the code exchange’s refresh token the oauthRefreshTokenExpiresIn lifetime', async () => {
     const clock = testClock();
     const t = await buildApp({ enable: ['authorization_code_grant', 'refresh'], now: clock.now, oauthRefreshTokenExpiresIn: 600 }, { setup: testLogin });

@@ -59,10 +59,12 @@ const TEST_GRANT_TYPES: Record<string, string> = {
 
 const open: TestApp[] = [];
 
-export async function buildApp(options: Record<string, unknown> = {}, opts: { shared?: boolean; setup?: (app: Express, auth: OAuthRouter) => void } = {}): Promise<TestApp> {
-  const testDb = await createTestDb({ shared: opts.shared });
+export async function buildApp(options: Record<string, unknown> = {}, opts: { shared?: boolean; poolMax?: number; setup?: (app: Express, auth: OAuthRouter) => void } = {}): Promise<TestApp> {
+  const testDb = await createTestDb({ shared: opts.shared, poolMax: opts.poolMax });
   const logger = new RecordingLogger();
   const auth = oauth({ db: testDb.db, logger, oauthClientSecretHashCost: 4, ...options } as never) as OAuthRouter;
+  // Specs read what requests log; the start-up warning of a derived issuer is spec/oauth_base/issuer.spec.ts's.
+  logger.lines.splice(0, logger.lines.length, ...logger.lines.filter((l) => !l.startsWith("warn oauth(): no 'issuer' option")));
   await auth.migrate();
   const app = express();
   opts.setup?.(app, auth);
