@@ -23,14 +23,11 @@
  */
 import autocannon from 'autocannon';
 import express, { type Request, type Response } from 'express';
-import knex from 'knex';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { oauth } from '../lib';
+import { basic, benchMain, listen, sqliteDb, startServer } from './support';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 6);
 const FLOOD_CONNECTIONS = Number(process.env.BENCH_FLOOD_CONNECTIONS ?? 8);
@@ -70,20 +67,8 @@ async function serve(): Promise<void> {
 }
 
 async function instance(filename: string, options: Record<string, unknown>): Promise<{ setup: Instance; close(): Promise<void> }> {
-  const db = knex({
-    client: 'better-sqlite3',
-    connection: { filename },
-    useNullAsDefault: true,
-    pool: {
-      min: 1,
-      max: 1,
-      afterCreate(conn: { pragma(p: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
-        conn.pragma('journal_mode = WAL');
-        done(null, conn);
-      },
-    },
-  });
-  const auth = oauth({ db, enable: ['client_credentials_grant'], ...options } as never);
+  const db = sqliteDb(filename);
+  const auth = oauth({ db, issuer: 'http://127.0.0.1', enable: ['client_credentials_grant'], ...options } as never);
   await auth.migrate();
   const create = async (name: string) => {
     const c = await auth.createApplication({ name, scopes: ['profile'], redirectUri: ['https://bench.example/cb'], grantTypes: ['client_credentials'] });
@@ -98,10 +83,7 @@ async function instance(filename: string, options: Record<string, unknown>): Pro
   app.get('/api/me', auth.requireOauthAuthorization('profile'), (req: Request, res: Response) => {
     res.json(req.oauth);
   });
-  const server = await new Promise<Server>((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { server, origin } = await listen(app);
   // The bearer token, obtained as a client would (this also puts the cached client's secret in the cache).
   const res = await fetch(`${origin}/token`, { method: 'POST', headers: tokenHeaders(cached.clientId, cached.clientSecret), body: 'grant_type=client_credentials' });
   const { access_token: accessToken } = (await res.json()) as { access_token: string };
@@ -115,8 +97,7 @@ async function instance(filename: string, options: Record<string, unknown>): Pro
 }
 
 function tokenHeaders(id: string, secret: string): Record<string, string> {
-  const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
-  return { authorization: `Basic ${Buffer.from(`${enc(id)}:${enc(secret)}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' };
+  return { authorization: basic(id, secret), 'content-type': 'application/x-www-form-urlencoded' };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -209,11 +190,7 @@ async function measure(name: string, inst: Instance, kind: Flood, fresh: Instanc
 }
 
 async function main(): Promise<void> {
-  const server: ChildProcess = spawn('taskset', ['-c', '1', process.execPath, __filename, '--serve'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const setup = await new Promise<Setup>((resolve, reject) => {
-    server.once('message', (m) => resolve(m as Setup));
-    server.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
-  });
+  const { setup, child: server } = await startServer<Setup>();
   console.log(`client-auth flood: server on CPU 1, load on CPU 0; ${DURATION} s per run; flood ${FLOOD_CONNECTIONS} connections; bcrypt cost 10\n`);
   const rows: Row[] = [];
   for (const name of ['unguarded', 'guarded'] as const) {
@@ -231,18 +208,4 @@ async function main(): Promise<void> {
   server.disconnect();
 }
 
-if (process.argv.includes('--serve')) {
-  serve().catch((e: unknown) => {
-    console.error(e);
-    process.exit(1);
-  });
-} else if (!process.env.BENCH_PINNED) {
-  // Re-run pinned to CPU 0, so the load generator never takes the server's core.
-  const r = spawnSync('taskset', ['-c', '0', process.execPath, __filename, ...process.argv.slice(2)], { stdio: 'inherit', env: { ...process.env, BENCH_PINNED: '1' } });
-  process.exitCode = r.status ?? 1;
-} else {
-  main().catch((e: unknown) => {
-    console.error(e instanceof Error ? e.message : e);
-    process.exit(1);
-  });
-}
+benchMain(serve, main);

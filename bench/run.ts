@@ -1,10 +1,10 @@
 /**
  * `npm run bench`: this server beside bare Express, scenario by scenario, in one run (not a test).
  *
- * A child process serves both apps (bare Express on one port, express-oauth-features on another:
- * SQLite file database, default options, client secrets bcrypt-hashed at the default cost 10),
- * so the load generator (autocannon, in this process) does not compete with the servers' event
- * loop. Each scenario runs ROUNDS pairs of back-to-back rounds (bare then ours, ours then bare,
+ * A child process pinned to one CPU serves both apps (bare Express on one port,
+ * express-oauth-features on another: SQLite file database, default options, client secrets
+ * bcrypt-hashed at the default cost 10); the load generator (autocannon, in this process) is
+ * pinned to another CPU, so it never competes with the servers' event loop (bench/support.ts). Each scenario runs ROUNDS pairs of back-to-back rounds (bare then ours, ours then bare,
  * alternately) and reports the median of the pairs' ratios, with their spread: on a shared VM
  * whose speed drifts by tens of percent, a pair measured within seconds is what compares.
  *
@@ -19,17 +19,15 @@
  */
 import autocannon from 'autocannon';
 import express, { type Request, type Response } from 'express';
-import knex from 'knex';
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { oauth } from '../lib';
 import { randomToken, sha256 } from '../lib/crypto';
 import { Store } from '../lib/store';
 import { resolveSchema } from '../lib/store/schema';
+import { basic, benchMain, listen, sqliteDb, startServer } from './support';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const DURATION = Number(process.env.BENCH_DURATION ?? 3);
@@ -63,22 +61,9 @@ async function serve(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'eof-bench-'));
   // WAL, as any SQLite server should run: a commit appends to the log instead of rewriting a
   // rollback journal. synchronous stays FULL (every commit durable) unless BENCH_SQLITE_SYNCHRONOUS says otherwise.
-  const db = knex({
-    client: 'better-sqlite3',
-    connection: { filename: SQLITE_STORAGE === 'memory' ? ':memory:' : join(dir, 'bench.sqlite3') },
-    useNullAsDefault: true,
-    pool: {
-      min: 1,
-      max: 1,
-      afterCreate(conn: { pragma(p: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
-        conn.pragma('journal_mode = WAL');
-        conn.pragma(`synchronous = ${SQLITE_SYNCHRONOUS}`);
-        for (const pragma of (process.env.BENCH_SQLITE_PRAGMAS ?? '').split(',').filter(Boolean)) conn.pragma(pragma);
-        done(null, conn);
-      },
-    },
-  });
-  const auth = oauth({ db, enable: ['client_credentials_grant', 'refresh'] });
+  const pragmas = [`synchronous = ${SQLITE_SYNCHRONOUS}`, ...(process.env.BENCH_SQLITE_PRAGMAS ?? '').split(',').filter(Boolean)];
+  const db = sqliteDb(SQLITE_STORAGE === 'memory' ? ':memory:' : join(dir, 'bench.sqlite3'), pragmas);
+  const auth = oauth({ db, issuer: 'http://127.0.0.1', enable: ['client_credentials_grant', 'refresh'] });
   await auth.migrate();
   const { clientId, clientSecret, application } = await auth.createApplication({ name: 'Bench client', scopes: ['profile'], redirectUri: ['https://bench.example/cb'], grantTypes: ['client_credentials', 'refresh_token'] });
 
@@ -94,22 +79,21 @@ async function serve(): Promise<void> {
     res.set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' });
     res.json({ access_token: randomToken(), token_type: 'Bearer', expires_in: 3600, scope: 'profile' });
   });
-  const ourServer = await listen(ours);
-  const origin = (s: Server) => `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+  const { server: ourServer, origin: ourOrigin } = await listen(ours);
 
   // The token the protected scenario presents, obtained as a client would; its /api/me answer
   // is what the bare GET returns.
-  const tokenRes = await fetch(`${origin(ourServer)}/token`, {
+  const tokenRes = await fetch(`${ourOrigin}/token`, {
     method: 'POST',
     headers: { authorization: basic(clientId, clientSecret!), 'content-type': 'application/x-www-form-urlencoded' },
     body: 'grant_type=client_credentials',
   });
   const { access_token: accessToken } = (await tokenRes.json()) as { access_token: string };
-  const me = await (await fetch(`${origin(ourServer)}/api/me`, { headers: { authorization: `Bearer ${accessToken}` } })).json();
+  const me = await (await fetch(`${ourOrigin}/api/me`, { headers: { authorization: `Bearer ${accessToken}` } })).json();
   bare.get('/api/me', (_req: Request, res: Response) => {
     res.json(me);
   });
-  const bareServer = await listen(bare);
+  const { server: bareServer, origin: bareOrigin } = await listen(bare);
 
   // Refresh grants minted through the store, hashed as in production, one per request.
   const count = (ROUNDS + 1) * REFRESH_AMOUNT;
@@ -139,7 +123,7 @@ async function serve(): Promise<void> {
     }
   });
 
-  const setup: Setup = { bare: origin(bareServer), ours: origin(ourServer), clientId, clientSecret: clientSecret!, accessToken, refreshTokens };
+  const setup: Setup = { bare: bareOrigin, ours: ourOrigin, clientId, clientSecret: clientSecret!, accessToken, refreshTokens };
   process.send!(setup);
   // The runner asks for this process's CPU time around each round: server CPU per request is a
   // measure that holds up better than req/s on a machine shared with other work.
@@ -157,18 +141,6 @@ async function serve(): Promise<void> {
       process.exit(0);
     });
   });
-}
-
-function listen(app: express.Express): Promise<Server> {
-  return new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-}
-
-/** RFC 6749 §2.3.1: both parts form-encoded, then Basic. */
-function basic(id: string, secret: string): string {
-  const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
-  return `Basic ${Buffer.from(`${enc(id)}:${enc(secret)}`).toString('base64')}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -263,11 +235,9 @@ async function scenario(name: keyof typeof TARGETS, bare: () => autocannon.Optio
 }
 
 async function main(): Promise<void> {
-  server = fork(__filename, ['--serve'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const setup = await new Promise<Setup>((resolve, reject) => {
-    server.once('message', (m) => resolve(m as Setup));
-    server.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
-  });
+  const started = await startServer<Setup>();
+  server = started.child;
+  const setup = started.setup;
   console.log(`express-oauth-features bench: ${CONNECTIONS} connections, ${ROUNDS} pairs of ${DURATION} s rounds (refresh: ${REFRESH_AMOUNT} requests), median pair`);
   console.log(`${SQLITE_STORAGE === 'memory' ? 'SQLite in-memory database' : `SQLite file database (WAL, synchronous=${SQLITE_SYNCHRONOUS})`}, default options, client secret bcrypt cost 10 (verified-secret cache on, the default)\n`);
 
@@ -318,14 +288,4 @@ async function main(): Promise<void> {
   process.exitCode = missed ? 1 : 0;
 }
 
-if (process.argv.includes('--serve')) {
-  serve().catch((e: unknown) => {
-    console.error(e);
-    process.exit(1);
-  });
-} else {
-  main().catch((e: unknown) => {
-    console.error(e instanceof Error ? e.message : e);
-    process.exit(1);
-  });
-}
+benchMain(serve, main);

@@ -20,15 +20,15 @@
 import autocannon from 'autocannon';
 import express, { type Request, type Response } from 'express';
 import knex, { type Knex } from 'knex';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { generateKeyPair, SignJWT } from 'jose';
 import { oauth } from '../lib';
+import { basic, benchMain, listen, sqliteDb, startServer } from './support';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 6);
 const PROBE_CONNECTIONS = Number(process.env.BENCH_PROBE_CONNECTIONS ?? 2);
@@ -67,19 +67,7 @@ async function serve(): Promise<void> {
     };
   } else {
     const dir = mkdtempSync(join(tmpdir(), 'eof-stall-'));
-    db = knex({
-      client: 'better-sqlite3',
-      connection: { filename: join(dir, 'oauth.sqlite3') },
-      useNullAsDefault: true,
-      pool: {
-        min: 1,
-        max: 1,
-        afterCreate(conn: { pragma(p: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
-          conn.pragma('journal_mode = WAL');
-          done(null, conn);
-        },
-      },
-    });
+    db = sqliteDb(join(dir, 'oauth.sqlite3'));
     cleanup = async () => {
       await db.destroy();
       rmSync(dir, { recursive: true, force: true });
@@ -102,16 +90,12 @@ async function serve(): Promise<void> {
   app.get('/api/me', auth.requireOauthAuthorization('profile'), (req: Request, res: Response) => {
     res.json(req.oauth);
   });
-  const server = await new Promise<Server>((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const basic = `Basic ${Buffer.from(`${reader.clientId}:${reader.clientSecret}`).toString('base64')}`;
-  const res = await fetch(`${origin}/token`, { method: 'POST', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' });
+  const { server, origin } = await listen(app);
+  const res = await fetch(`${origin}/token`, { method: 'POST', headers: { authorization: basic(reader.clientId, reader.clientSecret!), 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' });
   const { access_token: accessToken } = (await res.json()) as { access_token: string };
 
-  const { privateKey, publicKey } = await generateKeyPair('ES256');
-  await exportJWK(publicKey);
+  // Any key: the known client's assertions fail on its secret, the hanging client's on its keys.
+  const { privateKey } = await generateKeyPair('ES256');
   const now = Math.floor(Date.now() / 1000);
   const assertion = (iss: string) =>
     new SignJWT({ sub: 'alice', jti: randomBytes(12).toString('base64url') })
@@ -150,7 +134,7 @@ function floodOptions(setup: Setup, flood: Exclude<Flood, 'none'>): autocannon.O
   const list = flood === 'assertion' ? setup.junkAssertions : setup.hangingAssertions;
   let i = 0;
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
-  if (flood === 'assertion') headers.authorization = `Basic ${Buffer.from(`${setup.knownClientId}:wrong`).toString('base64')}`;
+  if (flood === 'assertion') headers.authorization = basic(setup.knownClientId, 'wrong');
   return {
     url: `${setup.origin}/token`,
     connections: FLOOD_CONNECTIONS,
@@ -167,11 +151,7 @@ function floodOptions(setup: Setup, flood: Exclude<Flood, 'none'>): autocannon.O
 }
 
 async function runner(): Promise<void> {
-  const server: ChildProcess = spawn('taskset', ['-c', '1', process.execPath, __filename, '--serve'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: process.env });
-  const setup = await new Promise<Setup>((resolve, reject) => {
-    server.once('message', (m) => resolve(m as Setup));
-    server.once('exit', (code) => reject(new Error(`the server exited (${code})`)));
-  });
+  const { setup, child: server } = await startServer<Setup>();
   const db = process.env.BENCH_DATABASE_URL ? 'PostgreSQL (pool 4)' : 'SQLite file, WAL';
   console.log(`transaction stall bench: ${db}; GET /api/me on ${PROBE_CONNECTIONS} connections for ${DURATION} s beside each flood (${FLOOD_CONNECTIONS} connections)`);
   console.log('flood          | /api/me req/s |  p50 ms |  p99 ms |  max ms | flood answers');
@@ -189,17 +169,4 @@ async function runner(): Promise<void> {
   server.disconnect();
 }
 
-if (process.argv.includes('--serve')) {
-  serve().catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
-} else if (process.env.BENCH_PINNED !== '1' && spawnSync('taskset', ['-V']).status === 0) {
-  const r = spawnSync('taskset', ['-c', '0', process.execPath, __filename, ...process.argv.slice(2)], { stdio: 'inherit', env: { ...process.env, BENCH_PINNED: '1' } });
-  process.exit(r.status ?? 1);
-} else {
-  runner().catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
-}
+benchMain(serve, runner);

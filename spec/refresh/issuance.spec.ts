@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { sha256 } from '../../lib/crypto';
-import { basic, buildApp, closeAll } from '../support/build_app';
+import { basic, buildApp, closeAll, type TestApp } from '../support/build_app';
 import { obtainCode, testLogin } from '../authorization_code_grant/flow';
 import { REFRESH_TOKEN_REUSED, me, refresh, testClock } from './helpers';
 
@@ -8,17 +8,18 @@ afterAll(closeAll);
 
 const REDIRECT = 'https://client.example/cb';
 
+/** RFC 6749 §4.1.3: the code exchange, with HTTP Basic client authentication. */
+function exchange(t: TestApp, client: { clientId: string; clientSecret: string }, code: string) {
+  return t.agent.post(t.path('/token')).set('Authorization', basic(client.clientId, client.clientSecret)).type('form').send({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT });
+}
+
 describe('refresh › issuance', () => {
   it('issues a hashed refresh token with an authorization code exchange, and it refreshes (RFC 6749 §4.1.4, §6)', async () => {
     const clock = testClock();
     const t = await buildApp({ enable: ['authorization_code_grant', 'refresh'], now: clock.now, oauthRefreshTokenExpiresIn: 600 }, { setup: testLogin });
     const client = await t.createClient({ redirectUri: [REDIRECT] });
     const code = await obtainCode(t, { client_id: client.clientId, redirect_uri: REDIRECT, response_type: 'code', scope: 'books.read books.write', state: 's' });
-    const exchanged = await t.agent
-      .post(t.path('/token'))
-      .set('Authorization', basic(client.clientId, client.clientSecret))
-      .type('form')
-      .send({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT });
+    const exchanged = await exchange(t, client, code);
     expect(exchanged.status).toBe(200);
     expect(exchanged.body).toEqual({ access_token: expect.any(String), token_type: 'Bearer', expires_in: 3600, refresh_token: expect.any(String), scope: 'books.read books.write' });
     const [row] = await t.db('oauth_grants').select('refresh_token', 'refresh_token_expires_in');
@@ -36,11 +37,7 @@ describe('refresh › issuance', () => {
     const t = await buildApp({ enable: ['authorization_code_grant', 'refresh'] }, { setup: testLogin });
     const client = await t.createClient({ redirectUri: [REDIRECT], grantTypes: ['authorization_code'] });
     const code = await obtainCode(t, { client_id: client.clientId, redirect_uri: REDIRECT, response_type: 'code', scope: 'books.read', state: 's' });
-    const exchanged = await t.agent
-      .post(t.path('/token'))
-      .set('Authorization', basic(client.clientId, client.clientSecret))
-      .type('form')
-      .send({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT });
+    const exchanged = await exchange(t, client, code);
     expect(exchanged.status).toBe(200);
     expect(exchanged.headers['cache-control']).toBe('no-store');
     expect(exchanged.body).toEqual({ access_token: expect.any(String), token_type: 'Bearer', expires_in: 3600, scope: 'books.read' });
@@ -53,11 +50,7 @@ describe('refresh › issuance', () => {
     const t = await buildApp({ enable: ['authorization_code_grant', 'refresh'], now: clock.now, oauthRefreshTokenExpiresIn: 600 }, { setup: testLogin });
     const client = await t.createClient({ redirectUri: [REDIRECT] });
     const code = await obtainCode(t, { client_id: client.clientId, redirect_uri: REDIRECT, response_type: 'code', scope: 'books.read', state: 's' });
-    const exchanged = await t.agent
-      .post(t.path('/token'))
-      .set('Authorization', basic(client.clientId, client.clientSecret))
-      .type('form')
-      .send({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT });
+    const exchanged = await exchange(t, client, code);
     clock.advance(601);
     const late = await refresh(t, client, exchanged.body.refresh_token);
     expect(late.status).toBe(400);

@@ -1,0 +1,81 @@
+/**
+ * What every bench shares: a fair split of the machine (the serving child on one CPU, the load
+ * generator on another, with `taskset` where the machine has it), the SQLite set-up a server
+ * should run (WAL, one connection), listening on loopback, and Basic credentials.
+ */
+import type { Express } from 'express';
+import knex, { type Knex } from 'knex';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** The CPU of the serving child and the CPU of the load generator. */
+export const SERVER_CPU = process.env.BENCH_SERVER_CPU ?? '1';
+export const LOAD_CPU = process.env.BENCH_LOAD_CPU ?? '0';
+
+const hasTaskset = (): boolean => spawnSync('taskset', ['-V']).status === 0;
+
+/**
+ * Runs a bench script as two processes: `serve()` in a child pinned to SERVER_CPU (started by
+ * `startServer`), and `run()` here pinned to LOAD_CPU. The script calls this once at its end.
+ */
+export function benchMain(serve: () => Promise<void>, run: () => Promise<void>): void {
+  const fail = (e: unknown) => {
+    console.error(e instanceof Error ? (e.stack ?? e.message) : e);
+    process.exit(1);
+  };
+  if (process.argv.includes('--serve')) {
+    serve().catch(fail);
+  } else if (process.env.BENCH_PINNED !== '1' && hasTaskset()) {
+    const r = spawnSync('taskset', ['-c', LOAD_CPU, process.execPath, process.argv[1]!, ...process.argv.slice(2)], { stdio: 'inherit', env: { ...process.env, BENCH_PINNED: '1' } });
+    process.exit(r.status ?? 1);
+  } else {
+    run().catch(fail);
+  }
+}
+
+/** Starts this script's `--serve` child on SERVER_CPU and resolves with the first message it sends. */
+export async function startServer<T>(): Promise<{ setup: T; child: ChildProcess }> {
+  const script = process.argv[1]!;
+  const child = hasTaskset()
+    ? spawn('taskset', ['-c', SERVER_CPU, process.execPath, script, '--serve'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    : spawn(process.execPath, [script, '--serve'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const setup = await new Promise<T>((resolve, reject) => {
+    child.once('message', (m) => resolve(m as T));
+    child.once('exit', (code) => reject(new Error(`the bench server exited (${code})`)));
+  });
+  return { setup, child };
+}
+
+/** A knex instance on a SQLite file the way a server should run it: WAL, one connection, then `pragmas`. */
+export function sqliteDb(filename: string, pragmas: readonly string[] = []): Knex {
+  return knex({
+    client: 'better-sqlite3',
+    connection: { filename },
+    useNullAsDefault: true,
+    pool: {
+      min: 1,
+      max: 1,
+      afterCreate(conn: { pragma(p: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
+        // A commit appends to the log instead of rewriting a rollback journal.
+        if (filename !== ':memory:') conn.pragma('journal_mode = WAL');
+        for (const pragma of pragmas) conn.pragma(pragma);
+        done(null, conn);
+      },
+    },
+  });
+}
+
+/** Listens on a free loopback port. */
+export async function listen(app: Express): Promise<{ server: Server; origin: string }> {
+  const server = await new Promise<Server>((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+/** RFC 6749 §2.3.1: both parts form-encoded, then Basic. */
+export function basic(id: string, secret: string): string {
+  const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
+  return `Basic ${Buffer.from(`${enc(id)}:${enc(secret)}`).toString('base64')}`;
+}
