@@ -10,6 +10,8 @@
  * For each flood, `GET /api/me` with a valid bearer token runs on BENCH_PROBE_CONNECTIONS
  * connections (default 2) for BENCH_DURATION seconds (default 6), beside the flood on 8:
  *   none           the baseline
+ *   control        `grant_type=unknown` without credentials: the cheapest refusal the token
+ *                  endpoint has, so what any 8-connection flood costs a server on one CPU
  *   assertion      a junk jwt-bearer assertion naming a known client, sent with
  *                  `Basic <that client id>:wrong` (bcrypt on every request until the lockout)
  *   hanging jwks   a jwt-bearer assertion of a client whose jwks_uri accepts and never answers
@@ -35,7 +37,7 @@ const PROBE_CONNECTIONS = Number(process.env.BENCH_PROBE_CONNECTIONS ?? 2);
 const FLOOD_CONNECTIONS = 8;
 const ISSUER = 'https://as.example';
 const GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
-const FLOODS = ['none', 'assertion', 'hanging jwks'] as const;
+const FLOODS = ['none', 'control', 'assertion', 'hanging jwks'] as const;
 type Flood = (typeof FLOODS)[number];
 
 interface Setup {
@@ -131,6 +133,9 @@ function run(opts: autocannon.Options): Promise<autocannon.Result> {
 }
 
 function floodOptions(setup: Setup, flood: Exclude<Flood, 'none'>): autocannon.Options {
+  if (flood === 'control') {
+    return { url: `${setup.origin}/token`, connections: FLOOD_CONNECTIONS, duration: DURATION, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=unknown', timeout: 30 };
+  }
   const list = flood === 'assertion' ? setup.junkAssertions : setup.hangingAssertions;
   let i = 0;
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
