@@ -21,14 +21,14 @@ const values = {
   ...grantValues,
   // (b) lifetimes and limits
   oauthAccessTokenExpiresIn: value(3600, 'Access token lifetime, in seconds (also `expires_in` of token responses).'),
-  oauthClientSecretHashCost: value(10, 'bcrypt cost for client secrets.'),
+  oauthClientSecretHashCost: value(10, 'bcrypt cost for new client secrets, and for the dummy check an unknown client id pays. After raising it, a wrong secret of a client hashed at the old cost is answered faster than an unknown id (which tells the two apart) until that secret is rotated.'),
   oauthSqliteLockTimeout: value(5000, 'SQLite (better-sqlite3): how long, in milliseconds, a write waits for the write lock while another process holds it. The wait is asynchronous (retries on timers; reads go on), then the request gets 503 temporarily_unavailable. A constant.'),
   oauthSecretCacheSize: value(1000, 'How many verified client secrets to remember (HMAC-keyed, per process), so bcrypt runs once per client and secret, not per request. 0 disables.'),
   oauthBcryptConcurrency: value(2, "How many client-secret bcrypt checks run at once per instance (libuv's thread pool has 4 threads, shared with fs and dns)."),
   oauthBcryptQueueLimit: value(32, 'How many client-secret checks may wait for a bcrypt slot; beyond that, 503 temporarily_unavailable with Retry-After.'),
-  oauthClientAuthFailureLimit: value(5, 'Failed secret checks of one client id, within oauthClientAuthFailureWindow, that lock it out. 0 disables.'),
-  oauthClientAuthFailureWindow: value(60, 'The window in which failed secret checks of a client id are counted, in seconds.'),
-  oauthClientAuthLockout: value(60, 'How long a locked-out client id is refused (401 invalid_client with Retry-After) without bcrypt, in seconds. A secret in the verified-secret cache is still accepted.'),
+  oauthClientAuthFailureLimit: value(5, "Failed secret checks of one client id from one source (`req.ip`, following Express's `trust proxy`; IPv6 by /64), within oauthClientAuthFailureWindow, that lock that client id out for that source only. 0 disables."),
+  oauthClientAuthFailureWindow: value(60, 'The window in which failed secret checks of a client id from one source are counted, in seconds.'),
+  oauthClientAuthLockout: value(60, 'How long a client id is refused to a locked-out source (401 invalid_client with Retry-After) without bcrypt, in seconds; other sources are checked as usual. A secret in the verified-secret cache is still accepted.'),
   // (c) policy
   oauthTokenType: value('Bearer', '`token_type` of token responses.'),
   oauthDefaultTokenEndpointAuthMethods: value<string[]>(['client_secret_basic', 'client_secret_post'], 'Client-authentication methods of an application whose token_endpoint_auth_method column is NULL.'),
@@ -150,9 +150,9 @@ async function metadataRoute(ctx: OAuthContext): Promise<void> {
 }
 
 /**
- * The cache first: one HMAC, so a client whose secret it holds is served even while its id is
- * locked out. A miss goes through the guard (bounded bcrypt, failure throttle); a client without
- * a secret pays the dummy check, like an unknown id.
+ * The cache first: one HMAC, so a client whose secret it holds is served even from a source
+ * locked out for its id. A miss goes through the guard (bounded bcrypt, failure throttle); a
+ * client without a secret pays the dummy check, like an unknown id.
  */
 async function secretMatches(ctx: OAuthContext, app: Application, secret: string): Promise<boolean> {
   const stored = app.clientSecretHash;

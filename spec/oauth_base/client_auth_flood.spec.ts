@@ -1,6 +1,8 @@
 import { afterAll, afterEach, describe, expect, it, jest } from '@jest/globals';
 import bcrypt from 'bcrypt';
 import type { Response } from 'supertest';
+import { FailureThrottle, clientAuthSource, failureKey } from '../../lib/client_auth/secret_guard';
+import { MAX_PARAM_LENGTH } from '../../lib/http/params';
 import { basic, buildApp, closeAll, type TestApp } from '../support/build_app';
 import { expectInvalidClient, expectNoStore, tokenBody, type Client } from './helpers';
 
@@ -19,6 +21,21 @@ async function viaBasic(t: TestApp, clientId: string, secret: string): Promise<R
 
 async function viaPost(t: TestApp, clientId: string, secret: string): Promise<Response> {
   return t.agent.post(t.path('/token')).type('form').send({ ...cc, client_id: clientId, client_secret: secret });
+}
+
+/** Basic from `address`, as a proxy that Express's `trust proxy` trusts forwards it. */
+async function viaBasicFrom(t: TestApp, address: string, clientId: string, secret: string): Promise<Response> {
+  return t.agent.post(t.path('/token')).type('form').set('X-Forwarded-For', address).set('Authorization', basic(clientId, secret)).send(cc);
+}
+
+function behindProxy(options: Record<string, unknown>): Promise<TestApp> {
+  return buildApp({ enable: ['client_credentials_grant'], ...options }, { setup: (app) => app.set('trust proxy', true) });
+}
+
+/** The failure throttles that recorded a failure since the spy was set (one per oauth() instance). */
+function watchThrottles(): () => FailureThrottle[] {
+  const record = jest.spyOn(FailureThrottle.prototype, 'record');
+  return () => [...new Set(record.mock.contexts as FailureThrottle[])];
 }
 
 /** A clock the spec moves: the `now` method of the instance. */
@@ -105,7 +122,7 @@ describe('oauth_base › client_auth_flood', () => {
     });
   });
 
-  describe('failure throttling per client id', () => {
+  describe('failure throttling per client id and source address', () => {
     it('refuses a locked-out id with Retry-After and no bcrypt, still accepts its cached secret, and checks again after the lockout', async () => {
       const clock = testClock();
       const t = await buildApp({ enable: ['client_credentials_grant'], now: clock.now });
@@ -138,13 +155,50 @@ describe('oauth_base › client_auth_flood', () => {
       expect(compare).toHaveBeenCalledTimes(6);
     });
 
-    it('refuses an uncached correct secret during the lockout', async () => {
-      const t = await buildApp({ enable: ['client_credentials_grant'], oauthSecretCacheSize: 0, oauthClientAuthFailureLimit: 2, oauthClientAuthLockout: 30 });
+    it("serves an uncached correct secret from another address during an attacker's lockout, and keeps refusing the attacker's address", async () => {
+      const t = await behindProxy({ oauthSecretCacheSize: 0, oauthClientAuthFailureLimit: 2, oauthClientAuthLockout: 30 });
       const client = await t.createClient(ccClient);
-      for (let i = 0; i < 2; i++) expectInvalidClient(await viaBasic(t, client.clientId, 'wrong'));
+      const attacker = '203.0.113.7';
+      for (let i = 0; i < 2; i++) expectInvalidClient(await viaBasicFrom(t, attacker, client.clientId, 'wrong'));
       const compare = jest.spyOn(bcrypt, 'compare');
-      expectLockedOut(await viaBasic(t, client.clientId, client.clientSecret), '30');
+      expectLockedOut(await viaBasicFrom(t, attacker, client.clientId, 'wrong'), '30');
+      expectLockedOut(await viaBasicFrom(t, attacker, client.clientId, client.clientSecret), '30');
       expect(compare).not.toHaveBeenCalled();
+
+      for (const address of ['198.51.100.20', '198.51.100.20', '2001:db8::1']) {
+        const res = await viaBasicFrom(t, address, client.clientId, client.clientSecret);
+        expect(res.status).toBe(200);
+        expectNoStore(res);
+        expect(res.headers['retry-after']).toBeUndefined();
+        expect(res.body).toEqual(tokenBody('books.read books.write'));
+      }
+      expect(compare).toHaveBeenCalledTimes(3);
+      expectLockedOut(await viaBasicFrom(t, attacker, client.clientId, 'wrong'), '30');
+      expect(compare).toHaveBeenCalledTimes(3);
+    });
+
+    it('counts an IPv6 source by its /64 and an IPv4-mapped one as its IPv4 address', async () => {
+      const t = await behindProxy({ oauthClientAuthFailureLimit: 2 });
+      const client = await t.createClient(ccClient);
+      expectInvalidClient(await viaBasicFrom(t, '2001:db8:1:2::1', client.clientId, 'wrong'));
+      expectInvalidClient(await viaBasicFrom(t, '2001:0db8:0001:0002:ffff:0:0:9', client.clientId, 'wrong'));
+      expectLockedOut(await viaBasicFrom(t, '2001:db8:1:2:abcd::42', client.clientId, 'wrong'), '60');
+      const nextBlock = await viaBasicFrom(t, '2001:db8:1:3::1', client.clientId, 'wrong');
+      expectInvalidClient(nextBlock);
+      expect(nextBlock.headers['retry-after']).toBeUndefined();
+
+      for (let i = 0; i < 2; i++) expectInvalidClient(await viaBasicFrom(t, '192.0.2.1', client.clientId, 'wrong'));
+      expectLockedOut(await viaBasicFrom(t, '::ffff:192.0.2.1', client.clientId, 'wrong'), '60');
+      expect(clientAuthSource('::ffff:c000:201')).toBe('192.0.2.1');
+      expect(clientAuthSource('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+      expect(clientAuthSource(undefined)).toBe('');
+    });
+
+    it("reads X-Forwarded-For only through Express's trust proxy: without it, a forged header buys no fresh attempts", async () => {
+      const t = await buildApp({ enable: ['client_credentials_grant'], oauthClientAuthFailureLimit: 2 });
+      const client = await t.createClient(ccClient);
+      for (let i = 0; i < 2; i++) expectInvalidClient(await viaBasicFrom(t, `203.0.113.${i}`, client.clientId, 'wrong'));
+      expectLockedOut(await viaBasicFrom(t, '203.0.113.99', client.clientId, 'wrong'), '60');
     });
 
     it('locks out an unknown id as it does a known one', async () => {
@@ -180,6 +234,47 @@ describe('oauth_base › client_auth_flood', () => {
         expect(res.headers['retry-after']).toBeUndefined();
       }
       expectLockedOut(await viaBasic(t, client.clientId, 'wrong'), '60');
+    });
+
+    it('keeps a fixed-size key per entry however long the presented client id', async () => {
+      const t = await buildApp({ enable: ['client_credentials_grant'] });
+      const throttles = watchThrottles();
+      const ids = ['a', 'b', 'c'].map((c) => c.repeat(MAX_PARAM_LENGTH));
+      for (const id of ids) expectInvalidClient(await viaPost(t, id, 'wrong'));
+      const [throttle, ...others] = throttles();
+      expect(others).toHaveLength(0);
+      expect(throttle!.keys()).toEqual(ids.map((id) => failureKey(id, clientAuthSource('::ffff:127.0.0.1'))));
+      for (const key of throttle!.keys()) expect(key).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    });
+
+    it('drops entries whose window and lockout have passed', async () => {
+      const clock = testClock();
+      const t = await buildApp({ enable: ['client_credentials_grant'], now: clock.now, oauthClientAuthFailureLimit: 2, oauthClientAuthFailureWindow: 10, oauthClientAuthLockout: 30 });
+      const throttles = watchThrottles();
+      expectInvalidClient(await viaBasic(t, 'counted', 'wrong'));
+      for (let i = 0; i < 2; i++) expectInvalidClient(await viaBasic(t, 'locked', 'wrong'));
+      const [throttle] = throttles();
+      expect(throttle!.size).toBe(2);
+
+      clock.advance(10); // the window of 'counted' has passed; 'locked' has 20 s to go
+      expectInvalidClient(await viaBasic(t, 'fresh', 'wrong'));
+      expect(throttle!.size).toBe(2);
+      expectLockedOut(await viaBasic(t, 'locked', 'wrong'), '20');
+
+      clock.advance(20);
+      const again = await viaBasic(t, 'locked', 'wrong'); // looked up after its lockout: dropped, then counted afresh
+      expectInvalidClient(again);
+      expect(again.headers['retry-after']).toBeUndefined();
+      expect(throttle!.size).toBe(1);
+    });
+
+    it('holds at most its bound of entries, the least recently failed going first', () => {
+      const throttle = new FailureThrottle(2);
+      const limits = { oauthClientAuthFailureLimit: 1, oauthClientAuthFailureWindow: 60, oauthClientAuthLockout: 60 };
+      for (const key of ['k1', 'k2', 'k1', 'k3']) throttle.record(key, 0, limits);
+      expect(throttle.keys()).toEqual(['k1', 'k3']);
+      expect(throttle.lockedFor('k2', 0)).toBe(0);
+      expect(throttle.lockedFor('k1', 0)).toBe(60_000);
     });
 
     it('is off with oauthClientAuthFailureLimit: 0', async () => {
