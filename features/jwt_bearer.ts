@@ -176,15 +176,24 @@ interface AssertionSource {
   scopes: readonly string[];
 }
 
-/** `iss` is a registered client: its own keys (its secret only if registered for client_secret_jwt). */
+/**
+ * `iss` is a registered client: its own keys (its secret only if registered for client_secret_jwt).
+ * Credentials sent beside the assertion are checked before `iss` is looked up: an unknown client
+ * id pays the same bcrypt check as a wrong secret, and an `iss` other than the authenticated
+ * client, registered or not, is one `client_id_mismatch`. Looking `iss` up first would answer an
+ * unknown one at once with `untrusted_issuer` and a registered one after bcrypt with
+ * `invalid_client`, so `Basic X:wrong` beside any junk assertion would tell whether X exists.
+ */
 async function fromClientIssuer(ctx: OAuthContext, iss: string, alg: string): Promise<AssertionSource> {
-  const app = await ctx.store.applications.findByClientId(iss);
-  if (!app) throw assertionError(ctx, 'grant', 'untrusted_issuer');
+  let app: Application;
   if (hasClientCredentials(ctx)) {
-    const authenticated = await ctx.methods.authenticateClient();
-    if (authenticated.id !== app.id) throw assertionError(ctx, 'grant', 'client_id_mismatch');
-  } else if (ctx.params.client_id !== undefined && ctx.params.client_id !== app.clientId) {
-    throw assertionError(ctx, 'grant', 'client_id_mismatch');
+    app = await ctx.methods.authenticateClient();
+    if (app.clientId !== iss) throw assertionError(ctx, 'grant', 'client_id_mismatch');
+  } else {
+    const found = await ctx.store.applications.findByClientId(iss);
+    if (!found) throw assertionError(ctx, 'grant', 'untrusted_issuer');
+    if (ctx.params.client_id !== undefined && ctx.params.client_id !== found.clientId) throw assertionError(ctx, 'grant', 'client_id_mismatch');
+    app = found;
   }
   const hmac = /^HS/i.test(alg);
   let keys: AssertionKeys | null;
