@@ -27,7 +27,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { oauth } from '../lib';
-import { basic, benchMain, listen, sqliteDb, startServer } from './support';
+import { basic, benchMain, listen, pinningNote, sqliteDb, startServer } from './support';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 6);
 const FLOOD_CONNECTIONS = Number(process.env.BENCH_FLOOD_CONNECTIONS ?? 8);
@@ -191,7 +191,7 @@ async function measure(name: string, inst: Instance, kind: Flood, fresh: Instanc
 
 async function main(): Promise<void> {
   const { setup, child: server } = await startServer<Setup>();
-  console.log(`client-auth flood: server on CPU 1, load on CPU 0; ${DURATION} s per run; flood ${FLOOD_CONNECTIONS} connections; bcrypt cost 10\n`);
+  console.log(`client-auth flood: ${pinningNote()}; ${DURATION} s per run; flood ${FLOOD_CONNECTIONS} connections; bcrypt cost 10\n`);
   const rows: Row[] = [];
   for (const name of ['unguarded', 'guarded'] as const) {
     const inst = setup[name];

@@ -8,12 +8,21 @@ import knex, { type Knex } from 'knex';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
 
 /** The CPU of the serving child and the CPU of the load generator. */
 export const SERVER_CPU = process.env.BENCH_SERVER_CPU ?? '1';
 export const LOAD_CPU = process.env.BENCH_LOAD_CPU ?? '0';
 
-const hasTaskset = (): boolean => spawnSync('taskset', ['-V']).status === 0;
+/** Whether the two processes can be pinned apart: `taskset` is there and the machine has two CPUs or more. */
+export const canPin = (): boolean => availableParallelism() >= 2 && spawnSync('taskset', ['-V']).status === 0;
+
+/** One line for a bench's header: how the machine was split. */
+export function pinningNote(): string {
+  return canPin()
+    ? `server pinned to CPU ${SERVER_CPU}, load generator to CPU ${LOAD_CPU} (taskset)`
+    : 'NOT pinned (taskset missing or a single CPU): server and load generator share the CPUs, so ratios are lower and noisier';
+}
 
 /**
  * Runs a bench script as two processes: `serve()` in a child pinned to SERVER_CPU (started by
@@ -26,7 +35,7 @@ export function benchMain(serve: () => Promise<void>, run: () => Promise<void>):
   };
   if (process.argv.includes('--serve')) {
     serve().catch(fail);
-  } else if (process.env.BENCH_PINNED !== '1' && hasTaskset()) {
+  } else if (process.env.BENCH_PINNED !== '1' && canPin()) {
     const r = spawnSync('taskset', ['-c', LOAD_CPU, process.execPath, process.argv[1]!, ...process.argv.slice(2)], { stdio: 'inherit', env: { ...process.env, BENCH_PINNED: '1' } });
     process.exit(r.status ?? 1);
   } else {
@@ -37,7 +46,7 @@ export function benchMain(serve: () => Promise<void>, run: () => Promise<void>):
 /** Starts this script's `--serve` child on SERVER_CPU and resolves with the first message it sends. */
 export async function startServer<T>(): Promise<{ setup: T; child: ChildProcess }> {
   const script = process.argv[1]!;
-  const child = hasTaskset()
+  const child = canPin()
     ? spawn('taskset', ['-c', SERVER_CPU, process.execPath, script, '--serve'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     : spawn(process.execPath, [script, '--serve'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const setup = await new Promise<T>((resolve, reject) => {

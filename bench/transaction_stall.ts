@@ -30,7 +30,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPair, SignJWT } from 'jose';
 import { oauth } from '../lib';
-import { basic, benchMain, listen, sqliteDb, startServer } from './support';
+import { basic, benchMain, listen, pinningNote, sqliteDb, startServer } from './support';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 6);
 const PROBE_CONNECTIONS = Number(process.env.BENCH_PROBE_CONNECTIONS ?? 2);
@@ -158,7 +158,7 @@ function floodOptions(setup: Setup, flood: Exclude<Flood, 'none'>): autocannon.O
 async function runner(): Promise<void> {
   const { setup, child: server } = await startServer<Setup>();
   const db = process.env.BENCH_DATABASE_URL ? 'PostgreSQL (pool 4)' : 'SQLite file, WAL';
-  console.log(`transaction stall bench: ${db}; GET /api/me on ${PROBE_CONNECTIONS} connections for ${DURATION} s beside each flood (${FLOOD_CONNECTIONS} connections)`);
+  console.log(`transaction stall bench: ${db}; GET /api/me on ${PROBE_CONNECTIONS} connections for ${DURATION} s beside each flood (${FLOOD_CONNECTIONS} connections); ${pinningNote()}`);
   console.log('flood          | /api/me req/s |  p50 ms |  p99 ms |  max ms | flood answers');
   for (const flood of FLOODS) {
     const probe = run({ url: `${setup.origin}/api/me`, connections: PROBE_CONNECTIONS, duration: DURATION, headers: { authorization: `Bearer ${setup.accessToken}` }, timeout: 30 });
