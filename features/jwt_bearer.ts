@@ -13,7 +13,7 @@
  */
 import type { JSONWebKeySet, JWTPayload } from 'jose';
 import type { OAuthContext, TokenContext } from '../lib/context';
-import { defineFeature, method, value, type MethodsOf, type TokenResponse, type ValidationContext, type ValuesOf } from '../lib/feature';
+import { defineFeature, grantType, method, value, type MethodsOf, type TokenResponse, type ValidationContext, type ValuesOf } from '../lib/feature';
 import { OAuthError } from '../lib/errors';
 import { OAuthConfigurationError } from '../lib/options';
 import { requireParam } from '../lib/http/params';
@@ -70,12 +70,12 @@ const values = {
   oauthJwksMaxKeys: value(32, 'Most keys a JWK Set may hold.'),
   oauthJwksCacheExpiresIn: value(300, 'Seconds a fetched JWK Set is cached when its response has no cache headers.'),
   oauthJwksMaxCacheExpiresIn: value(86400, 'Longest time, in seconds, a fetched JWK Set is cached, whatever its headers say.'),
+  oauthJwksMinCacheExpiresIn: value(30, 'Shortest time, in seconds, a fetched JWK Set is cached, whatever its headers say (`no-store` and `max-age=0` included), so that a client cannot make every request naming it cost a fetch. 0 honours them exactly.'),
   oauthJwksRefetchInterval: value(60, 'Least seconds between two fetches of a jwks_uri caused by an unknown `kid`.'),
   oauthJwksFailureBackoff: value(10, 'Seconds a failed jwks_uri fetch is remembered (requests get the failure without a fetch); doubles on each further failure.'),
   oauthJwksMaxFailureBackoff: value(300, 'Longest time, in seconds, a failed jwks_uri fetch is remembered.'),
   // (c) policy
   oauthJwksAllowLoopbackHttp: value(false, 'Accept http:// jwks_uris on loopback hosts, and loopback addresses (127.0.0.0/8, ::1) for https ones (development only); otherwise https to public addresses only.'),
-  oauthFetchAllowPrivateAddresses: value(false, 'Fetch URLs (jwks_uri) that resolve to private, loopback, link-local or other non-public addresses (development only); otherwise they are refused after DNS resolution.'),
   oauthJwtBearerClientSecretJwtAlgorithms: value<string[]>([...HMAC_ALGORITHMS], 'Algorithms accepted for client_secret_jwt (HMAC only).'),
   oauthJwtBearerPrivateKeyJwtAlgorithms: value<string[]>([...ASYMMETRIC_ALGORITHMS], 'Algorithms accepted for private_key_jwt and for assertions of trusted issuers (asymmetric only).'),
   oauthJwtBearerTrustedIssuers: value<TrustedIssuer[]>([], 'Issuers whose assertions the grant accepts besides clients: `{ issuer, jwks | jwksUri, subjects: string[] | "*", scopes }`.'),
@@ -107,13 +107,13 @@ export default defineFeature({
   values,
   methods,
   grantTypes: {
-    [JWT_BEARER_GRANT_TYPE]: {
+    [JWT_BEARER_GRANT_TYPE]: grantType({
       parameters: ['assertion', 'scope'],
       clientAuthentication: 'assertion',
       prepare: verifyJwtBearerRequest,
       handler: jwtBearerGrant,
       singleStatement: true,
-    },
+    }),
   },
   // client_secret_jwt needs the secret back, so it works only once secrets can be kept encrypted.
   clientAuthMethods: { client_secret_jwt: { ...clientSecretJwt, available: (ctx) => ctx.values.oauthClientSecretEncryptionKey !== null }, private_key_jwt: privateKeyJwt },
@@ -295,7 +295,10 @@ function validate(vals: Record<string, unknown>, instance: ValidationContext): v
     const n = vals[name];
     if (typeof n === 'number' && !(n > 0)) throw new OAuthConfigurationError(`oauth(): option '${name}' must be a positive number.`);
   }
-  if (typeof vals.oauthJwtBearerLeeway === 'number' && vals.oauthJwtBearerLeeway < 0) throw new OAuthConfigurationError("oauth(): option 'oauthJwtBearerLeeway' must not be negative.");
+  for (const name of ['oauthJwtBearerLeeway', 'oauthJwksMinCacheExpiresIn']) {
+    const n = vals[name];
+    if (typeof n === 'number' && !(n >= 0)) throw new OAuthConfigurationError(`oauth(): option '${name}' must not be negative.`);
+  }
   checkAlgorithms(vals.oauthJwtBearerClientSecretJwtAlgorithms, 'oauthJwtBearerClientSecretJwtAlgorithms', HMAC_ALGORITHMS);
   checkAlgorithms(vals.oauthJwtBearerPrivateKeyJwtAlgorithms, 'oauthJwtBearerPrivateKeyJwtAlgorithms', ASYMMETRIC_ALGORITHMS);
   const issuers = vals.oauthJwtBearerTrustedIssuers;

@@ -40,6 +40,7 @@ const values = {
   oauthMetadataOpTosUri: value<string | null>(null, '`op_tos_uri` of the metadata document.', 'nullable-string'),
   oauthMetadataCacheControl: value('public, max-age=3600', 'Cache-Control of the metadata document when the `issuer` option is set (a derived issuer always gets `no-store`).'),
   oauthRealm: value('oauth', 'The realm of `WWW-Authenticate` challenges.'),
+  oauthFetchAllowPrivateAddresses: value(false, 'Let the server fetch URLs a client controls (jwks_uri, and every later fetch through lib/http/safe_fetch.ts) that resolve to private, loopback, link-local or other non-public addresses (development only); otherwise they are refused after DNS resolution.'),
   // (d) messages
   oauthInvalidClientMessage: value('Invalid client', 'error_description of invalid_client.'),
   oauthClientAuthBusyMessage: value('Too many client authentications in progress, try again later', 'error_description of temporarily_unavailable when the bcrypt queue is full.'),
@@ -51,6 +52,8 @@ const values = {
   oauthMissingTokenMessage: value('An access token is required', 'error_description when a protected resource gets no token.'),
   oauthInvalidAuthorizationHeaderMessage: value('Malformed Authorization header', 'error_description when the Bearer header cannot be read.'),
   oauthInsufficientScopeMessage: value('Insufficient scope', 'error_description of insufficient_scope.'),
+  oauthInvalidHostMessage: value('Invalid Host header', 'error_description of the 400 answer to a Host header that is not a host name, when the issuer is derived from it (no `issuer` option).'),
+  oauthMethodNotAllowedMessage: value('Method not allowed', 'error_description of the 405 answer to a method an OAuth route does not serve (with `Allow`).'),
 };
 
 const methods = {

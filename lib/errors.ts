@@ -26,6 +26,7 @@ export type OAuthErrorCode =
  * - `duplicate_parameter`: a parameter appears more than once (RFC 6749 §3.1).
  * - `malformed_parameter`: a parameter is not a string, is too long or has a bad shape.
  * - `malformed_host`: the Host header is not a host name, and the issuer is derived from it.
+ * - `method_not_allowed`: an OAuth route was asked with a method it does not serve (405).
  * - `malformed_body`: the body could not be parsed, or is too large.
  * - `multiple_client_auth_methods`: more than one client authentication method was used (RFC 6749 §2.3).
  * - `no_client_auth`: the request carries no client credentials.
@@ -61,6 +62,7 @@ export type OAuthErrorReason =
   | 'duplicate_parameter'
   | 'malformed_parameter'
   | 'malformed_host'
+  | 'method_not_allowed'
   | 'malformed_body'
   | 'multiple_client_auth_methods'
   | 'no_client_auth'
@@ -102,7 +104,7 @@ export type OAuthErrorReason =
   | 'database_unavailable';
 
 export interface OAuthErrorOptions {
-  /** Only for the documented exceptions to the status table (none in the core features). */
+  /** Only for the documented exceptions to the status table: 405 for a method an OAuth route does not serve. */
   status?: number;
   reason?: OAuthErrorReason;
   cause?: unknown;

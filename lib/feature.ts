@@ -101,6 +101,14 @@ export interface GrantTypeDef<Prepared = any> {
   handler: (ctx: TokenContext, prepared: Prepared) => Promise<TokenResponse>;
 }
 
+/**
+ * A grant type whose `prepare` result is the `handler`'s second argument, checked by the
+ * compiler (the registry stores grants of any preparation).
+ */
+export function grantType<Prepared>(def: GrantTypeDef<Prepared>): GrantTypeDef<Prepared> {
+  return def;
+}
+
 /** What a feature's start-up check may read of the instance besides its values. */
 export interface ValidationContext {
   /** The `issuer` option; undefined when the issuer is derived from requests (development). */

@@ -29,6 +29,10 @@ export interface JwksSettings {
   resolve?: Resolver;
   /** Cache lifetime, in seconds, when the response carries no cache headers. */
   defaultCacheSeconds: number;
+  /** The current time in ms, on the clock of the callers' `now` (the context's), read when a fetch ends. */
+  clock?: () => number;
+  /** Lower bound of any cache lifetime, in seconds: what the server's own protection needs over what the response asks. */
+  minCacheSeconds: number;
   /** Upper bound of any cache lifetime, in seconds. */
   maxCacheSeconds: number;
   /** Least seconds between two fetches of one URI caused by an unknown `kid`. */
@@ -184,7 +188,8 @@ export class JwksCache {
         },
         (e: unknown) => {
           const error = jwksErrorFrom(e);
-          this.remember(uri, error, now, s);
+          // The window opens when the fetch has failed (a timeout takes its whole budget), on the caller's clock.
+          this.remember(uri, error, s.clock?.() ?? now, s);
           throw error;
         },
       );
@@ -290,5 +295,5 @@ export function cacheLifetime(headers: Headers, now: number, s: JwksSettings): n
     const date = Date.parse(headers.get('date') ?? '');
     lifetime = Number.isFinite(expires) ? (expires - (Number.isFinite(date) ? date : now)) / 1000 : 0;
   } else lifetime = s.defaultCacheSeconds;
-  return Math.max(0, Math.min(lifetime, s.maxCacheSeconds));
+  return Math.max(s.minCacheSeconds, 0, Math.min(lifetime, s.maxCacheSeconds));
 }

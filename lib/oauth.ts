@@ -6,7 +6,7 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { Knex } from 'knex';
 import { ContextImpl, type OAuthContext } from './context';
-import type { Closure, CommonHookOptions, OptionsFor } from './feature';
+import type { Closure, CommonHookOptions, OptionsFor, RouteDef } from './feature';
 import { FEATURES, type FeatureId, type Features } from './features';
 import { OAuthError, toOAuthError } from './errors';
 import { renderJsonError } from './http/error_handler';
@@ -74,37 +74,16 @@ export function oauth<const E extends readonly FeatureId[] = readonly []>(option
     const readsQuery = route.def.query ?? !readsBody;
     const handler = async function oauthRoute(req: Request, res: Response): Promise<void> {
       const ctx = new ContextImpl(rt, req, res);
-      if (rt.issuer === undefined) {
-        // A derived issuer (development): the response depends on Host, which must be a host name.
-        varyOnDerivedIssuer(req, res);
-        if (requestOrigin(req) === null) {
-          const err = new OAuthError('invalid_request', 'Invalid Host header', { reason: 'malformed_host' });
-          report(rt, ctx, err);
-          return renderJsonError(res, err, 'oauth');
-        }
-      }
-      try {
+      await answer(rt, ctx, route.def.renderError, async () => {
         if (readsBody) {
           await new Promise<void>((resolve, reject) => parseBody(req, res, (err?: unknown) => (err ? reject(err) : resolve())));
           ctx.params = req.oauthParams!;
         } else {
-          ctx.params = readsQuery ? parseQuery(req) : {};
+          ctx.params = readsQuery ? parseQuery(req) : ctx.params;
         }
         await ctx.hook(hookName);
         await route.def.handler(ctx);
-      } catch (e) {
-        const err = toOAuthError(e);
-        report(rt, ctx, err);
-        try {
-          if (route.def.renderError) await route.def.renderError(ctx, err);
-          else renderJsonError(res, err, (ctx.values as { oauthRealm?: string }).oauthRealm ?? 'oauth');
-        } catch (renderFailure) {
-          // A renderer or a value it reads threw: never hand Express an error (its page shows the stack).
-          const fallback = new OAuthError('server_error', 'An unexpected error occurred', { reason: 'internal_error', cause: renderFailure });
-          report(rt, ctx, fallback);
-          renderJsonError(res, fallback, 'oauth');
-        }
-      }
+      });
     };
     const method = route.def.method.toUpperCase();
     routes.set(`${method} ${pathKey(route.path)}`, handler);
@@ -120,7 +99,8 @@ export function oauth<const E extends readonly FeatureId[] = readonly []>(option
     if (handler) return void handler(req, res).catch(next);
     const methods = allowed.get(path);
     if (!methods) return next();
-    answerOtherMethod(new ContextImpl(rt, req, res), methods);
+    const ctx = new ContextImpl(rt, req, res);
+    answer(rt, ctx, undefined, async () => answerOtherMethod(ctx, methods)).catch(next);
   });
 
   Object.defineProperty(router, 'features', { value: Object.freeze(rt.features.map((f) => f.id)), enumerable: true });
@@ -137,6 +117,35 @@ function pathKey(path: string): string {
 }
 
 /**
+ * Runs one request to an OAuth path: with a derived issuer (development), `Vary: Host` and a
+ * 400 for a Host that is not a host name; then `fn`. Whatever it throws is reported (logger,
+ * `onError`) and rendered by the route's channel, never handed to Express (whose page would show
+ * the stack).
+ */
+async function answer(rt: Runtime, ctx: ContextImpl, renderError: RouteDef['renderError'], fn: () => Promise<void>): Promise<void> {
+  try {
+    if (rt.issuer === undefined) {
+      varyOnDerivedIssuer(ctx.req, ctx.res);
+      if (requestOrigin(ctx.req) === null) throw new OAuthError('invalid_request', ctx.values.oauthInvalidHostMessage, { reason: 'malformed_host' });
+    }
+    await fn();
+  } catch (e) {
+    const err = toOAuthError(e);
+    report(rt, ctx, err);
+    try {
+      // A page renderer builds URLs from the issuer, which a bad Host leaves undefined: JSON then.
+      if (renderError && err.reason !== 'malformed_host') await renderError(ctx, err);
+      else renderJsonError(ctx.res, err, ctx.values.oauthRealm);
+    } catch (renderFailure) {
+      // A renderer or a value it reads threw.
+      const fallback = new OAuthError('server_error', 'An unexpected error occurred', { reason: 'internal_error', cause: renderFailure });
+      report(rt, ctx, fallback);
+      renderJsonError(ctx.res, fallback, 'oauth');
+    }
+  }
+}
+
+/**
  * A method the OAuth path does not serve. OPTIONS gets 204 with `Allow` (RFC 9110 §9.3.7), as
  * Express's own routes answer it; anything else gets 405 with `Allow` (§15.5.6) and an RFC 6749
  * §5.2-shaped JSON body, not the host's 404: the path exists, the method is wrong.
@@ -147,10 +156,8 @@ function answerOtherMethod(ctx: ContextImpl, methods: readonly string[]): void {
     ctx.res.status(204).end();
     return;
   }
-  renderJsonError(ctx.res, new OAuthError('invalid_request', METHOD_NOT_ALLOWED, { status: 405 }), ctx.values.oauthRealm);
+  throw new OAuthError('invalid_request', ctx.values.oauthMethodNotAllowedMessage, { status: 405, reason: 'method_not_allowed' });
 }
-
-const METHOD_NOT_ALLOWED = 'Method not allowed';
 
 export type { OAuthContext };
 export { OAuthError };

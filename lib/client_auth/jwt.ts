@@ -33,6 +33,7 @@ interface JwtBearerValues {
   oauthJwksAllowLoopbackHttp: boolean;
   oauthJwksCacheExpiresIn: number;
   oauthJwksMaxCacheExpiresIn: number;
+  oauthJwksMinCacheExpiresIn: number;
   oauthJwksRefetchInterval: number;
 }
 
@@ -224,6 +225,8 @@ export function jwksSettings(ctx: OAuthContext): JwksSettings {
     allowLoopbackHttp: values.oauthJwksAllowLoopbackHttp,
     defaultCacheSeconds: values.oauthJwksCacheExpiresIn,
     maxCacheSeconds: values.oauthJwksMaxCacheExpiresIn,
+    minCacheSeconds: values.oauthJwksMinCacheExpiresIn,
+    clock: () => ctx.now().getTime(),
     refetchIntervalSeconds: values.oauthJwksRefetchInterval,
     allowPrivateAddresses: ctx.values.oauthFetchAllowPrivateAddresses,
     failureBackoffSeconds: ctx.values.oauthJwksFailureBackoff,

@@ -4,7 +4,9 @@
  * quick start) reads the `Host` header, and `X-Forwarded-Host` / `X-Forwarded-Proto` only
  * through Express's own `trust proxy` setting, never on their own.
  */
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
+import { isIPv6 } from 'node:net';
+import { isLoopbackHost } from './safe_fetch';
 
 /** Why an `issuer` option is refused, or null when it is a valid issuer identifier. */
 export function issuerProblem(issuer: unknown): string | null {
@@ -24,18 +26,18 @@ export function issuerProblem(issuer: unknown): string | null {
   return 'must use https (http only for a loopback host: localhost, 127.0.0.0/8 or [::1])';
 }
 
-/** localhost, 127.0.0.0/8 or [::1], as a URL's `hostname` spells them. */
-export function isLoopbackHost(hostname: string): boolean {
-  const h = hostname.toLowerCase();
-  return h === 'localhost' || h.endsWith('.localhost') || h === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
-}
+/** A host name (DNS labels, underscores tolerated) or IPv4 address, then an optional port. */
+const NAME = /^([A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?)(?::(\d{1,5}))?$/;
+/** A bracketed IPv6 literal (RFC 3986 §3.2.2), then an optional port. */
+const IPV6 = /^\[([0-9A-Fa-f:.]+)\](?::(\d{1,5}))?$/;
 
-/** A host and optional port: DNS labels (underscores tolerated), IPv4, or a bracketed IPv6 literal. */
-const HOST = /^(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?)(?::\d{1,5})?$/;
-
-/** Whether a Host header value is a host name (or address) with an optional port. */
+/** Whether a Host header value is a host name or address with an optional port (RFC 9110 §7.2). */
 export function isValidHost(host: string): boolean {
-  return host.length <= 255 && HOST.test(host);
+  if (host.length > 255) return false;
+  const m = NAME.exec(host) ?? IPV6.exec(host);
+  if (!m) return false;
+  if (m[2] !== undefined && Number(m[2]) > 65535) return false;
+  return host.startsWith('[') ? isIPv6(m[1]!) : true;
 }
 
 type TrustFn = (address: string | undefined, hop: number) => boolean;
@@ -59,15 +61,17 @@ export function requestHost(req: Request): string | undefined {
 export function requestOrigin(req: Request): string | null {
   const host = requestHost(req);
   if (host === undefined || !isValidHost(host)) return null;
-  // req.protocol reads X-Forwarded-Proto only when `trust proxy` trusts the peer.
-  return `${req.protocol}://${host.toLowerCase()}`;
+  // req.protocol reads X-Forwarded-Proto only when `trust proxy` trusts the peer; a proxy may still pass anything on.
+  const protocol = req.protocol;
+  if (protocol !== 'http' && protocol !== 'https') return null;
+  return `${protocol}://${host.toLowerCase()}`;
 }
 
 /**
  * Marks a response that depends on a derived issuer: the request headers it was built from
  * vary it, and no shared cache may keep it (a poisoned `Host` must not reach other users).
  */
-export function varyOnDerivedIssuer(req: Request, res: import('express').Response): void {
+export function varyOnDerivedIssuer(req: Request, res: Response): void {
   res.vary('Host');
   const trust = req.app?.get('trust proxy fn') as TrustFn | undefined;
   if (trust?.(req.socket?.remoteAddress, 0)) {

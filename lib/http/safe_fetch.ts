@@ -152,8 +152,9 @@ export function isAddressAllowed(address: string, options: Pick<SafeFetchOptions
 }
 
 /** Whether a URL host names the loopback interface: `localhost` or a loopback IP literal. */
-function isLoopbackHost(hostname: string): boolean {
-  return hostname === 'localhost' || isLoopbackAddress(hostname);
+/** `localhost` or a loopback address, as a URL's `hostname` spells them (`[::1]` bracketed). */
+export function isLoopbackHost(hostname: string): boolean {
+  return hostname.toLowerCase() === 'localhost' || isLoopbackAddress(hostname);
 }
 
 /** The URL, if its scheme may be fetched: https, or http to a loopback host when allowed. Addresses are checked when fetching. */

@@ -57,7 +57,7 @@ describe('jwt_bearer › jwks_uri', () => {
   });
 
   it('subtracts the Age header from max-age', async () => {
-    const { t, clock, client, server } = await setup();
+    const { t, clock, client, server } = await setup({ oauthJwksMinCacheExpiresIn: 0 });
     server.serve([key1.publicJwk], { 'cache-control': 'max-age=120', age: '100' });
     expect((await auth(t, clock, client.clientId, key1)).status).toBe(200);
     clock.advance(21);
@@ -65,8 +65,20 @@ describe('jwt_bearer › jwks_uri', () => {
     expect(server.hits).toBe(2);
   });
 
-  it('does not cache a no-store response', async () => {
+  it('keeps a no-store response only for oauthJwksMinCacheExpiresIn, so a client cannot make every request cost a fetch', async () => {
     const { t, clock, client, server } = await setup();
+    server.serve([key1.publicJwk], { 'cache-control': 'no-store' });
+    expect((await auth(t, clock, client.clientId, key1)).status).toBe(200);
+    clock.advance(29);
+    expect((await auth(t, clock, client.clientId, key1)).status).toBe(200);
+    expect(server.hits).toBe(1);
+    clock.advance(2);
+    expect((await auth(t, clock, client.clientId, key1)).status).toBe(200);
+    expect(server.hits).toBe(2);
+  });
+
+  it('does not cache a no-store response with oauthJwksMinCacheExpiresIn: 0', async () => {
+    const { t, clock, client, server } = await setup({ oauthJwksMinCacheExpiresIn: 0 });
     server.serve([key1.publicJwk], { 'cache-control': 'no-store' });
     expect((await auth(t, clock, client.clientId, key1)).status).toBe(200);
     expect((await auth(t, clock, client.clientId, key1)).status).toBe(200);
@@ -103,7 +115,7 @@ describe('jwt_bearer › jwks_uri', () => {
   });
 
   it('revalidates with If-None-Match and keeps the keys on 304 Not Modified (RFC 9110 §13.1.2)', async () => {
-    const { t, clock, client, server } = await setup();
+    const { t, clock, client, server } = await setup({ oauthJwksMinCacheExpiresIn: 0 });
     const seen: (string | undefined)[] = [];
     server.handler = (req, res) => {
       seen.push(req.headers['if-none-match']);
@@ -258,8 +270,21 @@ describe('jwt_bearer › jwks_uri failures (remembered with backoff)', () => {
     expect(server.hits).toBe(2);
   });
 
+  it('opens the window when the fetch has failed, so a slow failure does not eat its own backoff', async () => {
+    const { t, clock, client, server } = await setup();
+    server.handler = (_req, res) => {
+      clock.advance(9); // the fetch took 9 s of the context's clock before failing
+      res.writeHead(500);
+      res.end('down');
+    };
+    expectInvalidClient(await auth(t, clock, client.clientId, key1), t, 'HTTP 500');
+    clock.advance(2);
+    expectInvalidClient(await auth(t, clock, client.clientId, key1), t, 'a failure remembered for 8 s more');
+    expect(server.hits).toBe(1);
+  });
+
   it('doubles the window on each further failure up to oauthJwksMaxFailureBackoff, and forgets it after a success', async () => {
-    const { t, clock, client, server } = await setup({ oauthJwksFailureBackoff: 5, oauthJwksMaxFailureBackoff: 15 });
+    const { t, clock, client, server } = await setup({ oauthJwksFailureBackoff: 5, oauthJwksMaxFailureBackoff: 15, oauthJwksMinCacheExpiresIn: 0 });
     const failing = (_req: unknown, res: import('node:http').ServerResponse) => {
       res.writeHead(503);
       res.end();
