@@ -37,6 +37,7 @@ export type OAuthErrorCode =
  * - `client_locked_out`: the client id failed too many secret checks lately; refused without checking (Retry-After).
  * - `client_auth_overloaded`: every bcrypt slot and the queue are taken (503, Retry-After).
  * - `client_id_mismatch`: a `client_id` parameter differs from the authenticated client.
+ * - `token_client_mismatch`: a client asked to revoke a token issued to another client (RFC 7009 §2.1).
  * - `unknown_grant_type`: no enabled feature handles the grant type.
  * - `grant_type_not_allowed`: the application is not registered for the grant type.
  * - `scope_not_allowed`: a requested scope is outside what may be granted.
@@ -73,6 +74,7 @@ export type OAuthErrorReason =
   | 'client_locked_out'
   | 'client_auth_overloaded'
   | 'client_id_mismatch'
+  | 'token_client_mismatch'
   | 'unknown_grant_type'
   | 'grant_type_not_allowed'
   | 'scope_not_allowed'

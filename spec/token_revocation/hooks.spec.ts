@@ -80,7 +80,7 @@ describe('token_revocation › hooks', () => {
     t.logger.assertNoSecrets([accessToken, client.clientSecret]);
   });
 
-  it('does not run the revoke hooks when nothing is revoked (unknown, foreign or already revoked token)', async () => {
+  it('does not run the revoke hooks when nothing is revoked (unknown, already revoked, or refused foreign token)', async () => {
     const seen: string[] = [];
     const t = await buildApp({
       enable: ['token_revocation'],
@@ -91,7 +91,9 @@ describe('token_revocation › hooks', () => {
     const other = await t.createClient({ name: 'Other' });
     const foreign = await insertGrant(t, { applicationId: other.id });
     expect((await revoke(t, client, 'unknown-token')).status).toBe(200);
-    expect((await revoke(t, client, foreign.accessToken!)).status).toBe(200);
+    const refused = await revoke(t, client, foreign.accessToken!);
+    expect(refused.status).toBe(400);
+    expect(refused.body).toEqual({ error: 'unauthorized_client', error_description: 'You are not authorized to revoke this token' });
     const own = await insertGrant(t, { applicationId: client.id });
     expect((await revoke(t, client, own.accessToken!)).status).toBe(200);
     expect((await revoke(t, client, own.refreshToken!)).status).toBe(200);

@@ -1,11 +1,14 @@
 import request from 'supertest';
 import { sha256 } from '../../lib/crypto';
 import { basic, buildApp, closeAll, type TestApp } from '../support/build_app';
+import { expectError } from '../support/expect_oauth_error';
 import { clientCredentialsToken, insertGrant, reloadGrant, storeOf } from '../support/token_fixtures';
 
 afterAll(closeAll);
 
 type Client = { clientId: string; clientSecret: string; id: number };
+
+const UNAUTHORIZED_CLIENT = { error: 'unauthorized_client', error_description: 'You are not authorized to revoke this token' };
 
 function revoke(t: TestApp, client: Client, form: Record<string, string>): request.Test {
   return request(t.app).post(t.path('/revoke')).set('Authorization', basic(client.clientId, client.clientSecret)).type('form').send(form);
@@ -94,13 +97,40 @@ describe('token_revocation › revoke_endpoint', () => {
     expect((await reloadGrant(t, grant.id)).revokedAt).toEqual(first);
   });
 
-  it('does not revoke a token issued to another client, and answers it like an unknown token (RFC 7009 §2.1)', async () => {
+  it("refuses to revoke a token issued to another client with 400 unauthorized_client, and the token stays valid (RFC 7009 §2.1, design.md §4.9)", async () => {
     const token = await clientCredentialsToken(t, other);
-    expectEmpty200(await revoke(t, client, { token }));
+    const res = await revoke(t, client, { token });
+    expectError(res, 400, UNAUTHORIZED_CLIENT);
+    expect(res.headers['www-authenticate']).toBeUndefined();
     expect(await bearerStatus(t, token)).toBe(200);
     const { grant, refreshToken } = await insertGrant(t, { applicationId: other.id, createdAt: clock });
-    expectEmpty200(await revoke(t, client, { token: refreshToken!, token_type_hint: 'refresh_token' }));
+    expectError(await revoke(t, client, { token: refreshToken!, token_type_hint: 'refresh_token' }), 400, UNAUTHORIZED_CLIENT);
     expect((await reloadGrant(t, grant.id)).revokedAt).toBeNull();
+    expect(t.logger.lines[t.logger.lines.length - 1]).toMatch(/^info unauthorized_client \(token_client_mismatch\) /);
+    // The owner can still revoke it.
+    expectEmpty200(await revoke(t, other, { token: refreshToken!, token_type_hint: 'refresh_token' }));
+    expect((await reloadGrant(t, grant.id)).revokedAt).toEqual(clock);
+  });
+
+  it("refuses another client's token whatever its state: revoked or expired, so the refusal tells nothing of it (RFC 7009 §2.1)", async () => {
+    const { grant, accessToken } = await insertGrant(t, { applicationId: other.id, createdAt: clock });
+    expectEmpty200(await revoke(t, other, { token: accessToken! }));
+    expectError(await revoke(t, client, { token: accessToken! }), 400, UNAUTHORIZED_CLIENT);
+    expect((await reloadGrant(t, grant.id)).revokedAt).toEqual(clock);
+    const expired = await insertGrant(t, { applicationId: other.id, createdAt: clock, expiresIn: new Date(clock.getTime() - 1000), refreshToken: false });
+    expectError(await revoke(t, client, { token: expired.accessToken! }), 400, UNAUTHORIZED_CLIENT);
+    expect((await reloadGrant(t, expired.grant.id)).revokedAt).toBeNull();
+  });
+
+  it('takes the unauthorized_client description from oauthRevokeUnauthorizedClientMessage, a constant or a function of the request', async () => {
+    for (const message of ['Not your token', () => 'Not yours either']) {
+      const u = await buildApp({ enable: ['token_revocation', 'client_credentials_grant'], oauthRevokeUnauthorizedClientMessage: message });
+      const [a, b] = [await u.createClient(), await u.createClient({ name: 'B' })];
+      const token = await clientCredentialsToken(u, b);
+      const res = await revoke(u, a, { token });
+      expectError(res, 400, { error: 'unauthorized_client', error_description: typeof message === 'string' ? message : message() });
+      expect(await bearerStatus(u, token)).toBe(200);
+    }
   });
 
   it('never revokes through an authorization code: only access and refresh tokens are revocable here (RFC 7009 §2)', async () => {
