@@ -58,7 +58,8 @@ export interface IntrospectionResponse {
   scope: string;
   client_id: string;
   username?: string;
-  token_type: string;
+  /** An access token's type (RFC 6749 §5.1); a refresh token has none (§2.2). */
+  token_type?: string;
   exp?: number;
   iat?: number;
   sub: string;
@@ -105,7 +106,9 @@ async function describeToken(ctx: OAuthContext, grant: Grant, kind: TokenKind): 
     scope: grant.scopes.join(' '),
     client_id: app.clientId,
     ...(username !== null && { username }),
-    token_type: kind === 'access_token' ? ctx.values.oauthTokenType : 'refresh_token',
+    // §2.2: token_type is "the type of the token as defined in Section 5.1 of OAuth 2.0", a type
+    // of access token ("Bearer"); a refresh token has no such type, so the member is left out.
+    ...(kind === 'access_token' && { token_type: ctx.values.oauthTokenType }),
     ...(expiresAt && { exp: epochSeconds(expiresAt) }),
     ...(issuedAt && { iat: epochSeconds(issuedAt) }),
     sub: grant.accountId ?? app.clientId,

@@ -44,7 +44,6 @@ describe('interop › revocation_introspection (oauth4webapi)', () => {
         active: true,
         scope: 'books.read books.write',
         client_id: client.clientId,
-        token_type: 'refresh_token',
         exp: expect.any(Number),
         iat: expect.any(Number),
         sub: '42',

@@ -82,14 +82,13 @@ describe('token_introspection › introspect_endpoint', () => {
     expect({ iat: res.body.iat, exp: res.body.exp }).toEqual({ iat: s(issued), exp: s(issued) + 3600 });
   });
 
-  it("describes an active refresh token with token_type refresh_token and the refresh token's own expiry", async () => {
+  it("describes an active refresh token without token_type (RFC 7662 §2.2: an access token's type) and with the refresh token's own expiry", async () => {
     const { refreshToken } = await insertGrant(t, { applicationId: client.id, accountId: '42', createdAt: T0, refreshTokenExpiresIn: plus(T0, 86400) });
     const res = await introspect(t, client, { token: refreshToken!, token_type_hint: 'refresh_token' });
     expectJson200(res, {
       active: true,
       scope: 'books.read',
       client_id: client.clientId,
-      token_type: 'refresh_token',
       exp: s(T0) + 86400,
       iat: s(T0),
       sub: '42',
@@ -105,7 +104,6 @@ describe('token_introspection › introspect_endpoint', () => {
       active: true,
       scope: 'books.read',
       client_id: client.clientId,
-      token_type: 'refresh_token',
       iat: s(T0),
       sub: '42',
       aud: client.clientId,
@@ -119,7 +117,8 @@ describe('token_introspection › introspect_endpoint', () => {
     expectJson200(await introspect(t, client, { token: accessToken! }), INACTIVE);
     const res = await introspect(t, client, { token: refreshToken! });
     expect(res.status).toBe(200);
-    expect({ active: res.body.active, token_type: res.body.token_type }).toEqual({ active: true, token_type: 'refresh_token' });
+    expect(res.body).toMatchObject({ active: true, exp: s(T0) + 30 * 86400 });
+    expect(res.body).not.toHaveProperty('token_type');
   });
 
   it('answers {"active": false} for an unknown token (RFC 7662 §2.2)', async () => {
@@ -151,7 +150,8 @@ describe('token_introspection › introspect_endpoint', () => {
     const a = await introspect(t, client, { token: accessToken!, token_type_hint: 'refresh_token' });
     expect({ active: a.body.active, token_type: a.body.token_type }).toEqual({ active: true, token_type: 'Bearer' });
     const r = await introspect(t, client, { token: refreshToken!, token_type_hint: 'access_token' });
-    expect({ active: r.body.active, token_type: r.body.token_type }).toEqual({ active: true, token_type: 'refresh_token' });
+    // The refresh token's own expiry tells it apart; it has no token_type (RFC 7662 §2.2).
+    expect({ active: r.body.active, exp: r.body.exp, hasTokenType: 'token_type' in r.body }).toEqual({ active: true, exp: s(T0) + 30 * 86400, hasTokenType: false });
   });
 
   it('ignores an unknown token_type_hint value (RFC 7662 §2.1: the server MAY ignore the hint)', async () => {

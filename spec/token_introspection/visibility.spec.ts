@@ -80,7 +80,6 @@ describe('token_introspection › visibility', () => {
       scope: 'books.read',
       client_id: owner.clientId,
       username: 'Owner',
-      token_type: 'refresh_token',
       exp: s(T0) + 86400,
       iat: s(T0),
       sub: owner.clientId,
