@@ -61,7 +61,7 @@ const values = {
   // (a) tables and columns
   ...jtiValues,
   // (b) lifetimes and limits
-  oauthJwtBearerMaxAssertionLifetime: value(300, 'Longest time, in seconds, between now and an assertion\'s `exp` (RFC 7523 §3 item 4): its jti is kept that long.'),
+  oauthJwtBearerMaxAssertionLifetime: value(3600, "Longest lifetime of an assertion, in seconds (RFC 7523 §3 item 4): its `exp` at most this long after its `iat` (when present) and after now (plus oauthJwtBearerLeeway). Its jti is kept until `exp`, so this also bounds the jti table. The default accepts Google service accounts' exp = iat + 3600."),
   oauthJwtBearerLeeway: value(30, 'Clock skew, in seconds, allowed on `exp`, `nbf` and `iat`.'),
   oauthJwtBearerMaxAssertionSize: value(8192, 'Longest assertion accepted, in characters, checked before parsing.'),
   oauthJwtBearerJtiPurgeInterval: value(60, 'Least seconds between two purges of expired jtis (run during a verification).'),

@@ -123,9 +123,10 @@ export interface AssertionExpectations {
 
 /**
  * Verifies signature and claims (RFC 7523 §3): `iss`, `sub`, `aud` (the token endpoint URL or
- * the issuer), `exp` required and at most `oauthJwtBearerMaxAssertionLifetime` away, `nbf` and
- * `iat` not in the future (with `oauthJwtBearerLeeway`), `jti` required and single use (one
- * conditional insert into the jti table, so a replay fails across processes).
+ * the issuer), `exp` required and at most `oauthJwtBearerMaxAssertionLifetime` after `iat` (when
+ * present) and after now, `nbf` and `iat` not in the future (with `oauthJwtBearerLeeway`), `jti`
+ * required and single use (one conditional insert into the jti table, so a replay fails across
+ * processes).
  */
 export async function verifyAssertion(ctx: OAuthContext, use: AssertionUse, assertion: string, expect: AssertionExpectations): Promise<JWTPayload> {
   const values = v(ctx);
@@ -149,11 +150,21 @@ export async function verifyAssertion(ctx: OAuthContext, use: AssertionUse, asse
   const nowSeconds = Math.floor(now.getTime() / 1000);
   const leeway = values.oauthJwtBearerLeeway;
   const exp = payload.exp as number; // required and numeric: checked by jose
-  if (exp > nowSeconds + values.oauthJwtBearerMaxAssertionLifetime + leeway) {
+  const lifetime = values.oauthJwtBearerMaxAssertionLifetime;
+  // RFC 7523 §3 item 4 lets the server bound how far `exp` lies ahead. Measured from now, this
+  // bounds how long each jti is kept (until `exp`), so the jti table and the replay window stay
+  // within one lifetime whatever the clients send…
+  if (exp > nowSeconds + lifetime + leeway) {
     throw assertionError(ctx, use, 'invalid_assertion', new AssertionError('exp_too_far', 'the assertion expires too far in the future'));
   }
   if (typeof payload.iat === 'number' && payload.iat > nowSeconds + leeway) {
     throw assertionError(ctx, use, 'invalid_assertion', new AssertionError('iat_in_future', 'the assertion was issued in the future'));
+  }
+  // …and measured from `iat` (item 6), it bounds the whole life of the assertion: one minted an
+  // hour ago cannot be valid for another hour. Both times are the signer's, so no leeway applies.
+  // Google service accounts and rodauth-oauth send exp = iat + 3600, the default lifetime.
+  if (typeof payload.iat === 'number' && exp - payload.iat > lifetime) {
+    throw assertionError(ctx, use, 'invalid_assertion', new AssertionError('lifetime_too_long', `the assertion is valid for more than ${lifetime} seconds after its iat`));
   }
   if (typeof payload.jti !== 'string' || payload.jti.length === 0) {
     throw assertionError(ctx, use, 'invalid_assertion', new AssertionError('invalid_jti', 'the assertion jti is not a non-empty string'));

@@ -108,7 +108,8 @@ describe('jwt_bearer › client_auth (private_key_jwt)', () => {
     ['an expired exp beyond the leeway (§3 item 4)', (c) => ({ exp: c.seconds - 31, iat: c.seconds - 90 }), 'ERR_JWT_EXPIRED'],
     ['no exp (§3 item 4)', () => ({ exp: undefined }), 'missing required \\"exp\\"'],
     ['a non-numeric exp (§3 item 4)', (c) => ({ exp: String(c.seconds + 60) }), 'exp\\" claim must be a number'],
-    ['an exp further away than oauthJwtBearerMaxAssertionLifetime (§3 item 4)', (c) => ({ exp: c.seconds + 300 + 31 }), 'exp_too_far'],
+    ['an exp further away than oauthJwtBearerMaxAssertionLifetime (3600 s) plus leeway (§3 item 4)', (c) => ({ exp: c.seconds + 3601 + 30 }), 'exp_too_far'],
+    ['an exp more than oauthJwtBearerMaxAssertionLifetime after iat (§3 items 4, 6)', (c) => ({ iat: c.seconds - 1000, exp: c.seconds + 2601 }), 'lifetime_too_long'],
     ['an nbf in the future (§3 item 5)', (c) => ({ nbf: c.seconds + 31 }), 'nbf'],
     ['an iat in the future (§3 item 6)', (c) => ({ iat: c.seconds + 31 }), 'iat_in_future'],
     ['no jti (§3 item 7)', () => ({ jti: undefined }), 'missing required \\"jti\\"'],
@@ -133,9 +134,33 @@ describe('jwt_bearer › client_auth (private_key_jwt)', () => {
     expectInvalidClient(await token(strict.t, clientAssertionForm(await signWith(rsa, claims(strict.clock, strict.client.clientId, { iat: strict.clock.seconds + 5 })))));
   });
 
+  it('accepts by default an assertion valid for one hour, exp = iat + 3600, as Google service accounts send (RFC 7523 §3 item 4)', async () => {
+    const { t, clock, client } = await setup();
+    const res = await token(t, clientAssertionForm(await signWith(rsa, claims(clock, client.clientId, { iat: clock.seconds, exp: clock.seconds + 3600 }))));
+    expect(res.status).toBe(200);
+    expect(res.headers).toMatchObject(NO_STORE);
+    expect(res.body).toEqual(SUCCESS);
+    // Without iat, exp is measured from now, with the leeway.
+    const noIat = await token(t, clientAssertionForm(await signWith(rsa, claims(clock, client.clientId, { iat: undefined, exp: clock.seconds + 3600 + 30 }))));
+    expect(noIat.status).toBe(200);
+    expect(noIat.body).toEqual(SUCCESS);
+  });
+
+  it('keeps the jti of a one-hour assertion until its exp: a replay is refused until then, and the row is purged after (RFC 7523 §3 item 7)', async () => {
+    const { t, clock, client } = await setup();
+    const assertion = await signWith(rsa, claims(clock, client.clientId, { iat: clock.seconds, exp: clock.seconds + 3600 }));
+    expect((await token(t, clientAssertionForm(assertion))).status).toBe(200);
+    clock.advance(3500);
+    expectInvalidClient(await token(t, clientAssertionForm(assertion)), t, '(assertion_replayed)');
+    expect(Number((await t.db('oauth_jwt_jtis').count({ n: '*' }).first())!.n)).toBe(1);
+    clock.advance(3600);
+    expect((await token(t, clientAssertionForm(await signWith(rsa, claims(clock, client.clientId))))).status).toBe(200);
+    expect(Number((await t.db('oauth_jwt_jtis').count({ n: '*' }).first())!.n)).toBe(1);
+  });
+
   it('takes oauthJwtBearerMaxAssertionLifetime from the configuration, or a function of the request', async () => {
-    const { t, clock, client } = await setup({ oauthJwtBearerMaxAssertionLifetime: 3600 });
-    const long = await token(t, clientAssertionForm(await signWith(rsa, claims(clock, client.clientId, { exp: clock.seconds + 3000 }))));
+    const { t, clock, client } = await setup({ oauthJwtBearerMaxAssertionLifetime: 7200 });
+    const long = await token(t, clientAssertionForm(await signWith(rsa, claims(clock, client.clientId, { exp: clock.seconds + 7000 }))));
     expect(long.status).toBe(200);
     const fn = await setup({ oauthJwtBearerMaxAssertionLifetime: () => 10 });
     expectInvalidClient(await token(fn.t, clientAssertionForm(await signWith(rsa, claims(fn.clock, fn.client.clientId, { exp: fn.clock.seconds + 60 })))));

@@ -120,7 +120,8 @@ describe('jwt_bearer › grant (the issuer is a registered client)', () => {
     ['a wrong audience (§3 item 3)', () => ({ aud: 'https://evil.example/token' }), 'unexpected \\"aud\\" claim value'],
     ['an expired exp (§3 item 4)', (c) => ({ exp: c.seconds - 31, iat: c.seconds - 90 }), 'ERR_JWT_EXPIRED'],
     ['no exp (§3 item 4)', () => ({ exp: undefined }), 'missing required \\"exp\\"'],
-    ['an exp too far away (§3 item 4)', (c) => ({ exp: c.seconds + 400 }), 'exp_too_far'],
+    ['an exp further away than oauthJwtBearerMaxAssertionLifetime (3600 s) plus leeway (§3 item 4)', (c) => ({ exp: c.seconds + 3601 + 30 }), 'exp_too_far'],
+    ['an exp more than oauthJwtBearerMaxAssertionLifetime after iat (§3 items 4, 6)', (c) => ({ iat: c.seconds - 1000, exp: c.seconds + 2601 }), 'lifetime_too_long'],
     ['an nbf in the future (§3 item 5)', (c) => ({ nbf: c.seconds + 60 }), 'nbf'],
     ['an iat in the future (§3 item 6)', (c) => ({ iat: c.seconds + 60 }), 'iat_in_future'],
     ['no jti (§3 item 7)', () => ({ jti: undefined }), 'missing required \\"jti\\"'],
@@ -132,6 +133,14 @@ describe('jwt_bearer › grant (the issuer is a registered client)', () => {
     ['a NUL in the subject', () => ({ sub: 'alice\u0000' }), 'malformed_sub'],
     ['a subject longer than 255 characters', () => ({ sub: 'x'.repeat(256) }), 'malformed_sub'],
   ];
+  it('accepts by default an assertion valid for one hour, exp = iat + 3600, as Google service accounts send (RFC 7523 §3 item 4)', async () => {
+    const { t, clock, client } = await setup();
+    const res = await grant(t, { assertion: await signWith(rsa, userClaims(clock, client.clientId, 'alice', { iat: clock.seconds, exp: clock.seconds + 3600 })) });
+    expect(res.status).toBe(200);
+    expect(res.headers).toMatchObject(NO_STORE);
+    expect(res.body).toEqual(SUCCESS);
+  });
+
   it.each(bad)('rejects an assertion with %s with 400 invalid_grant', async (_n, override, why) => {
     const { t, clock, client } = await setup();
     expectInvalidGrant(await grant(t, { assertion: await signWith(rsa, userClaims(clock, client.clientId, 'alice', override(clock))) }), t, why);
