@@ -6,6 +6,7 @@ import { GrantStore } from './grants';
 import { RetiredRefreshTokenStore } from './retired_refresh_tokens';
 import { JtiStore } from './jtis';
 import { checkSqlitePool, DEFAULT_SQLITE_LOCK_TIMEOUT, Sql } from './sql';
+import { checkDriver } from './driver';
 import { OAuthConfigurationError } from '../options';
 
 export type { Application, NewApplication } from './applications';
@@ -34,7 +35,10 @@ export class Store {
     sql?: Sql,
     settings: StoreSettings = {},
   ) {
-    if (!sql) checkSqlitePool(db);
+    if (!sql) {
+      checkDriver(db);
+      checkSqlitePool(db);
+    }
     this.sql = sql ?? new Sql(db, schema, undefined, lockTimeout(settings.sqliteLockTimeout));
     this.applications = new ApplicationStore(this.sql, schema);
     this.grants = new GrantStore(this.sql, schema);
