@@ -28,6 +28,9 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 const UNAVAILABLE = { error: 'temporarily_unavailable', error_description: 'The service is temporarily unavailable' };
 
+/** The longest the event loop may stall while a lock is held: a 100 ms synchronous wait shows. */
+const MAX_STALL = 300;
+
 /**
  * A child process that holds a lock on the file until told to let go: `write` is BEGIN IMMEDIATE
  * (the write lock), `read` a read transaction that has read a page (in rollback-journal mode, a
@@ -152,6 +155,8 @@ async function longestStall<T>(fn: () => Promise<T>): Promise<[T, number]> {
   const h = monitorEventLoopDelay({ resolution: 10 });
   h.enable();
   try {
+    // The histogram measures from its first tick on: a stall before it would go unrecorded.
+    await sleep(30);
     const result = await fn();
     // The histogram records a stall when its own timer next fires: give it that turn.
     await sleep(50);
@@ -187,7 +192,7 @@ describe('lib › store › sql › SQLite locked by another process', () => {
       return { reads, writes: await Promise.all(writes) };
     });
 
-    expect(stall).toBeLessThan(1000);
+    expect(stall).toBeLessThan(MAX_STALL);
     // Every read was answered, with the lock still held.
     expect(reads.length).toBeGreaterThan(1);
     for (const r of reads) {
@@ -218,7 +223,7 @@ describe('lib › store › sql › SQLite locked by another process', () => {
       return [refused, read, !h.released] as const;
     });
     expect(whileHeld).toBe(true);
-    expect(stall).toBeLessThan(1000);
+    expect(stall).toBeLessThan(MAX_STALL);
     expectUnavailable(refused);
     expect(read.status).toBe(200);
     await h.release();
@@ -242,7 +247,7 @@ describe('lib › store › sql › SQLite locked by another process', () => {
         await h.release();
         return pending;
       });
-      expect(stall).toBeLessThan(1000);
+      expect(stall).toBeLessThan(MAX_STALL);
       expect(released).toBe(true);
       expect(res.status).toBe(200);
       expect(committedGrants(s.filename)).toBe(before + 1);
@@ -259,7 +264,7 @@ describe('lib › store › sql › SQLite locked by another process', () => {
         return [r, !h.released] as const;
       });
       expect(whileHeld).toBe(true);
-      expect(stall).toBeLessThan(1000);
+      expect(stall).toBeLessThan(MAX_STALL);
       expectUnavailable(res);
       await h.release();
       expect(committedGrants(s.filename)).toBe(before);
