@@ -80,7 +80,7 @@ export class ApplicationStore {
 
   async findById(id: number): Promise<Application | undefined> {
     const { table, columns } = this.schema.applications;
-    const row = await this.sql.table(table).where(columns.id, id).first();
+    const row = await this.sql.first('applications.findById', (q, p) => q(table).where(columns.id, p(0)), [id]);
     return row ? applicationFromRow(this.schema, row) : undefined;
   }
 
@@ -117,6 +117,10 @@ export class ApplicationStore {
   /** Replaces the secret hash (and the encrypted copy, when kept). */
   async updateSecret(id: number, clientSecretHash: string, clientSecretEncrypted: string | null): Promise<void> {
     const { table, columns: c } = this.schema.applications;
-    await this.sql.table(table).where(c.id, id).update({ [c.clientSecretHash]: clientSecretHash, [c.clientSecretEncrypted]: clientSecretEncrypted });
+    await this.sql.changes(
+      'applications.updateSecret',
+      (q, p) => q(table).where(c.id, p(0)).update({ [c.clientSecretHash]: p(1), [c.clientSecretEncrypted]: p(2) }),
+      [id, clientSecretHash, clientSecretEncrypted],
+    );
   }
 }

@@ -25,7 +25,10 @@ export interface Grant {
   codeChallenge: string | null;
   codeChallengeMethod: string | null;
   createdAt: Date | null;
-  /** Host columns set through `resourceOwnerParams`, read back as stored. */
+  /**
+   * Host columns (added by the host's own migration, written through `resourceOwnerParams`):
+   * every column of the row that is not one of ours, read back as the driver returns it.
+   */
   extra?: Record<string, unknown>;
 }
 
@@ -50,6 +53,18 @@ export interface AccessGrant {
   revokedAt: Date | null;
 }
 
+/** Our own column names, so that the rest of a row can be told apart as the host's. */
+const ownColumns = new WeakMap<Schema, ReadonlySet<string>>();
+
+/** The host's columns of a grant row: all but ours and the `__`-prefixed aliases of joins. */
+function extraColumns(schema: Schema, row: Record<string, unknown>): Record<string, unknown> {
+  let own = ownColumns.get(schema);
+  if (!own) ownColumns.set(schema, (own = new Set(Object.values(schema.grants.columns))));
+  const extra: Record<string, unknown> = {};
+  for (const [name, v] of Object.entries(row)) if (!own.has(name) && !name.startsWith('__')) extra[name] = v;
+  return extra;
+}
+
 export function grantFromRow(schema: Schema, row: Record<string, unknown>): Grant {
   const c = schema.grants.columns;
   return {
@@ -71,6 +86,7 @@ export function grantFromRow(schema: Schema, row: Record<string, unknown>): Gran
     codeChallenge: toStr(row[c.codeChallenge]),
     codeChallengeMethod: toStr(row[c.codeChallengeMethod]),
     createdAt: toDate(row[c.createdAt]),
+    extra: extraColumns(schema, row),
   };
 }
 
@@ -189,13 +205,13 @@ export class GrantStore {
 
   async findByCodeHash(oauthApplicationId: number, codeHash: string): Promise<Grant | undefined> {
     const { table, columns: c } = this.schema.grants;
-    const row = await this.sql.table(table).where(c.oauthApplicationId, oauthApplicationId).andWhere(c.codeHash, codeHash).first();
+    const row = await this.sql.first('grants.findByCodeHash', (q, p) => q(table).where(c.oauthApplicationId, p(0)).andWhere(c.codeHash, p(1)), [oauthApplicationId, codeHash]);
     return row ? grantFromRow(this.schema, row) : undefined;
   }
 
   async findById(id: number): Promise<Grant | undefined> {
     const { table, columns: c } = this.schema.grants;
-    const row = await this.sql.table(table).where(c.id, id).first();
+    const row = await this.sql.first('grants.findById', (q, p) => q(table).where(c.id, p(0)), [id]);
     return row ? grantFromRow(this.schema, row) : undefined;
   }
 
@@ -205,12 +221,19 @@ export class GrantStore {
    */
   async redeemCode(grantId: number, now: Date, tokens: TokenFields): Promise<boolean> {
     const { table, columns: c } = this.schema.grants;
-    const changed = await this.sql.table(table)
-      .where(c.id, grantId)
-      .whereNull(c.codeRedeemedAt)
-      .whereNull(c.revokedAt)
-      .where(c.expiresIn, '>', now)
-      .update({ [c.codeRedeemedAt]: now, ...this.tokenColumns(tokens) });
+    const set = this.tokenColumns(tokens);
+    const names = Object.keys(set);
+    const changed = await this.sql.changes(
+      `grants.redeemCode:${names.join(',')}`,
+      (q, p) =>
+        q(table)
+          .where(c.id, p(0))
+          .whereNull(c.codeRedeemedAt)
+          .whereNull(c.revokedAt)
+          .where(c.expiresIn, '>', p(1))
+          .update({ [c.codeRedeemedAt]: p(1), ...Object.fromEntries(names.map((n, i) => [n, p(i + 2)])) }),
+      [grantId, now, ...names.map((n) => set[n])],
+    );
     return changed === 1;
   }
 
@@ -238,7 +261,7 @@ export class GrantStore {
   /** Marks a grant revoked (its code, access and refresh tokens at once). Idempotent. */
   async revoke(grantId: number, now: Date): Promise<boolean> {
     const { table, columns: c } = this.schema.grants;
-    const changed = await this.sql.table(table).where(c.id, grantId).whereNull(c.revokedAt).update({ [c.revokedAt]: now });
+    const changed = await this.sql.changes('grants.revoke', (q, p) => q(table).where(c.id, p(0)).whereNull(c.revokedAt).update({ [c.revokedAt]: p(1) }), [grantId, now]);
     return changed === 1;
   }
 

@@ -14,17 +14,18 @@ export class JtiStore {
    */
   async use(issuer: string, jti: string, expiresAt: Date): Promise<boolean> {
     const { table, columns: c } = this.schema.jtis;
-    const rows = await this.sql.table(table)
-      .insert({ [c.issuer]: issuer, [c.jti]: jti, [c.expiresAt]: expiresAt })
-      .onConflict([c.issuer, c.jti])
-      .ignore()
-      .returning(c.jti);
-    return rows.length === 1;
+    const added = await this.sql.added(
+      'jtis.use',
+      (q, p) => q(table).insert({ [c.issuer]: p(0), [c.jti]: p(1), [c.expiresAt]: p(2) }).onConflict([c.issuer, c.jti]).ignore(),
+      [issuer, jti, expiresAt],
+      c.jti,
+    );
+    return added === 1;
   }
 
   /** Deletes the ids of assertions that have expired (they can no longer be replayed). */
   async purgeExpired(now: Date): Promise<number> {
     const { table, columns: c } = this.schema.jtis;
-    return this.sql.table(table).where(c.expiresAt, '<=', now).delete();
+    return this.sql.changes('jtis.purgeExpired', (q, p) => q(table).where(c.expiresAt, '<=', p(0)).delete(), [now]);
   }
 }

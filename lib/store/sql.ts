@@ -13,8 +13,9 @@
  *
  * better-sqlite3 waits for a lock synchronously (busy_timeout, 5 s unless set), which would stop
  * the whole process while another one writes. The writer therefore never lets SQLite wait: it
- * sets busy_timeout to 0 on its connection while it holds it, and retries a busy lock with
- * timers instead, for at most `oauthSqliteLockTimeout`.
+ * sets busy_timeout to 0 on its connection while it runs the store's statements, and retries a
+ * busy lock with timers instead, for at most `oauthSqliteLockTimeout`. Every statement of the
+ * store goes through it: `Sql.table()` refuses to build a query that would run past it.
  */
 import type { Knex } from 'knex';
 import type { Schema } from './schema';
@@ -134,8 +135,16 @@ export class Sql {
     return this.pinned !== undefined || this.db.isTransaction === true;
   }
 
-  /** A query builder on this store's connection (the pinned one inside a SQLite transaction). */
+  /**
+   * A query builder on this store's connection (the pinned one inside a SQLite transaction).
+   * On better-sqlite3 outside a transaction it throws: such a query would run on knex's pool,
+   * past the writer, and wait inside SQLite (the host's busy_timeout) for a lock another process
+   * holds, freezing the event loop. Store methods use `first`, `changes`, `insert` and `added`.
+   */
   table(name: string): Knex.QueryBuilder {
+    if (this.sqlite && !this.pinned) {
+      throw new Error(`Sql.table('${name}') outside a transaction would bypass the SQLite writer: use first(), changes(), insert() or added()`);
+    }
     const b = this.db(name);
     if (!this.pinned) return b;
     assertOpen(this.pinned);
@@ -169,6 +178,15 @@ export class Sql {
       return Number(typeof row === 'object' && row !== null ? (row as Record<string, unknown>)[idColumn] : row);
     }
     return this.withStatement(key, build, params, true, (stmt, binds) => Number(stmt.run(...binds).lastInsertRowid));
+  }
+
+  /**
+   * An insert that may add no row (`ON CONFLICT … DO NOTHING`): the number of rows it added.
+   * Elsewhere than on better-sqlite3 the rows are counted through `returning(column)`.
+   */
+  async added(key: string, build: Build, params: readonly unknown[], column: string): Promise<number> {
+    if (!this.sqlite) return ((await build((t) => this.table(t), (i) => params[i]).returning(column)) as unknown[]).length;
+    return this.withStatement(key, build, params, true, (stmt, binds) => stmt.run(...binds).changes);
   }
 
   /** Runs `fn` in one transaction; nested calls join the current one. */

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { oauth, type OAuthRouter } from '../../lib';
 import { basic, RecordingLogger } from '../support/build_app';
+import { claims, clientAssertionForm, Clock, ENCRYPTION_KEY, ISSUER, keyPair, signWith, type KeyPair } from '../jwt_bearer/support';
 
 /** The parts of a better-sqlite3 connection this spec touches (the package ships no types). */
 interface RawDatabase {
@@ -272,6 +273,76 @@ describe('lib › store › sql › SQLite locked by another process', () => {
       expect(committedGrants(s.filename)).toBe(before + 1);
     }, 30_000);
   });
+});
+
+describe('lib › store › sql › a private_key_jwt client authenticating while another process holds the write lock', () => {
+  let rsa: KeyPair;
+
+  /** A private_key_jwt client of an app that enables jwt_bearer: its jti is written before any transaction. */
+  async function jwtSetup(lockTimeout: number) {
+    rsa ??= await keyPair('RS256');
+    const s = await setup(['journal_mode = WAL', 'busy_timeout = 5000'], {
+      enable: ['jwt_bearer', 'client_credentials_grant'],
+      issuer: ISSUER,
+      oauthClientSecretEncryptionKey: ENCRYPTION_KEY,
+      oauthSqliteLockTimeout: lockTimeout,
+    });
+    const created = await s.auth.createApplication({
+      name: 'JWT client',
+      redirectUri: ['https://client.example/cb'],
+      scopes: ['books.read'],
+      grantTypes: ['client_credentials'],
+      tokenEndpointAuthMethod: 'private_key_jwt',
+      jwks: { keys: [rsa.publicJwk] },
+    } as never);
+    const assertion = await signWith(rsa, claims(new Clock(), created.clientId));
+    const send = () => request(s.app).post('/token').type('form').send({ grant_type: 'client_credentials', ...clientAssertionForm(assertion) });
+    return { s, send };
+  }
+
+  it('spends the assertion jti through the writer: waits on timers, answers after the release, and the jti stays spent (RFC 7523 §3 item 7)', async () => {
+    const { s, send } = await jwtSetup(30_000);
+    const before = committedGrants(s.filename);
+    const h = (holder = new LockHolder(s.filename, 'write'));
+    await h.said('locked');
+    const [[res, afterRelease], stall] = await longestStall(async () => {
+      const pending = send().then((r) => [r, h.released] as const);
+      await sleep(500);
+      await h.release();
+      return pending;
+    });
+    expect(stall).toBeLessThan(MAX_STALL);
+    expect(afterRelease).toBe(true);
+    expect(res.status).toBe(200);
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.headers['pragma']).toBe('no-cache');
+    expect(res.body).toEqual({ access_token: expect.any(String), token_type: 'Bearer', expires_in: 3600, scope: 'books.read' });
+    expect(committedGrants(s.filename)).toBe(before + 1);
+    // The jti was committed: the same assertion is refused.
+    const replay = await send();
+    expect(replay.status).toBe(401);
+    expect(replay.headers['cache-control']).toBe('no-store');
+    expect(replay.body).toEqual({ error: 'invalid_client', error_description: 'Invalid client' });
+  }, 30_000);
+
+  it('answers 503 once the jti write waited oauthSqliteLockTimeout, spends nothing, and the same assertion works after the release', async () => {
+    const { s, send } = await jwtSetup(300);
+    const before = committedGrants(s.filename);
+    const h = (holder = new LockHolder(s.filename, 'write'));
+    await h.said('locked');
+    const [[refused, whileHeld], stall] = await longestStall(async () => {
+      const r = await send();
+      return [r, !h.released] as const;
+    });
+    expect(whileHeld).toBe(true);
+    expect(stall).toBeLessThan(MAX_STALL);
+    expectUnavailable(refused);
+    await h.release();
+    const retried = await send();
+    expect(retried.status).toBe(200);
+    expect(retried.body).toEqual({ access_token: expect.any(String), token_type: 'Bearer', expires_in: 3600, scope: 'books.read' });
+    expect(committedGrants(s.filename)).toBe(before + 1);
+  }, 30_000);
 });
 
 describe('lib › store › SQLite pool', () => {

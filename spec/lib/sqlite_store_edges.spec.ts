@@ -65,3 +65,11 @@ it('runs a store built on a host knex transaction inside that transaction', asyn
   ).toBe('host rollback');
   expect(await db('items').pluck('name')).toEqual(['a']);
 });
+
+it('refuses to build a query that would run past the SQLite writer outside a transaction, and builds one inside', async () => {
+  await memoryDb();
+  const sql = new Sql(db, resolveSchema({}));
+  expect(() => sql.table('items')).toThrow("Sql.table('items') outside a transaction would bypass the SQLite writer: use first(), changes(), insert() or added()");
+  expect(await sql.transaction(async (t) => t.table('items').insert({ name: 'inside' }))).toEqual([1]);
+  expect(await db('items').pluck('name')).toEqual(['inside']);
+});
