@@ -205,7 +205,7 @@ export class Sql {
     }
     const writer = writerFor(this.db.client as PoolClient);
     const run = (conn: SqliteConnection) => exec(prepared(conn, compiled.sql), binds);
-    return write ? writer.write(run, this.lockTimeout) : writer.read(run);
+    return write ? writer.write(run, this.lockTimeout) : writer.read(run, this.lockTimeout);
   }
 
   /** knex builds the SQL once per schema and key; parameters are marked and later substituted. */
@@ -286,23 +286,34 @@ interface LockWaiter {
 
 /**
  * Each connection's own busy_timeout (the host's pragma, or better-sqlite3's 5000 ms), set back
- * whenever the writer hands the connection back to knex's pool.
+ * whenever the store hands the connection back, with the two prepared pragmas that switch it.
  */
-const hostBusyTimeouts = new WeakMap<SqliteConnection, number>();
+interface BusyTimeout {
+  readonly host: number;
+  readonly off?: SqliteStatement;
+  readonly on?: SqliteStatement;
+}
+const busyTimeouts = new WeakMap<SqliteConnection, BusyTimeout>();
 
-/** The writer's SQLite never waits for a lock: a busy lock fails at once and is retried with timers. */
-function takeBusyTimeout(conn: SqliteConnection): void {
-  let ms = hostBusyTimeouts.get(conn);
-  if (ms === undefined) {
+function busyTimeout(conn: SqliteConnection): BusyTimeout {
+  let b = busyTimeouts.get(conn);
+  if (!b) {
     const row = prepared(conn, 'PRAGMA busy_timeout').get() as Record<string, unknown>;
-    hostBusyTimeouts.set(conn, (ms = Number(Object.values(row)[0])));
+    const host = Number(Object.values(row)[0]);
+    // Nothing to switch when the host's is already 0.
+    b = host === 0 ? { host } : { host, off: conn.prepare('PRAGMA busy_timeout = 0'), on: conn.prepare(`PRAGMA busy_timeout = ${host}`) };
+    busyTimeouts.set(conn, b);
   }
-  if (ms !== 0) prepared(conn, 'PRAGMA busy_timeout = 0').run();
+  return b;
+}
+
+/** The store's SQLite never waits for a lock: a busy lock fails at once and is retried with timers. */
+function takeBusyTimeout(conn: SqliteConnection): void {
+  busyTimeout(conn).off?.run();
 }
 
 function restoreBusyTimeout(conn: SqliteConnection): void {
-  const ms = hostBusyTimeouts.get(conn);
-  if (ms) prepared(conn, `PRAGMA busy_timeout = ${ms}`).run();
+  busyTimeouts.get(conn)?.on?.run();
 }
 
 /**
@@ -311,8 +322,14 @@ function restoreBusyTimeout(conn: SqliteConnection): void {
  * the group commits, in the next check phase (`setImmediate`). An explicit transaction takes the
  * group for itself across its awaits and runs as a SAVEPOINT, so its failure rolls back its own
  * writes only; meanwhile other statements wait, so nobody reads its intermediate state. Reads
- * outside a transaction run at once, on the group's connection while a group is open: they may
- * see writes that are about to be committed, never writes that could still be rolled back alone.
+ * outside a transaction run at once, on the group's connection while a group is open and its
+ * COMMIT is not yet due: they may see its members' writes a moment before they are committed
+ * (an outright COMMIT failure, an I/O error, would still undo them), never a transaction's
+ * intermediate state. Once the COMMIT is due, reads wait for its outcome: a busy COMMIT being
+ * retried may end in a rollback (in rollback-journal mode its PENDING lock keeps every other
+ * connection from reading anyway). Outside a group a read runs on the idle connection with
+ * busy_timeout 0 too: in rollback-journal mode, while another process commits, it is retried on
+ * timers like a write, then fails with `SqliteBusyError`.
  *
  * Another process may hold the write lock. BEGIN IMMEDIATE then fails at once (busy_timeout is 0
  * while the writer holds the connection) and is tried again after a timer, 2 ms doubling to 100 ms;
@@ -340,17 +357,47 @@ class SqliteWriter {
 
   constructor(private readonly client: PoolClient) {}
 
-  async read<R>(run: (conn: SqliteConnection) => R): Promise<R> {
-    // A read never waits for a lock another process holds: between tries the connection is idle.
-    while (this.locked || this.acquiring) await this.changed();
-    if (this.group) return run(this.group.conn);
+  async read<R>(run: (conn: SqliteConnection) => R, lockTimeout: number): Promise<R> {
+    let deadline: number | undefined;
+    let delay = FIRST_RETRY_DELAY;
+    for (;;) {
+      // Not while a transaction holds the group (its intermediate state), nor while an attempt to
+      // open one has the connection, nor once the group's COMMIT is due: a COMMIT being retried
+      // may still roll back, so a read waits for its outcome rather than see its rows.
+      while (this.locked || this.acquiring || this.group?.due) await this.changed();
+      // The group holds the write lock and busy_timeout 0: its connection never waits.
+      if (this.group) return run(this.group.conn);
+      const result = await this.readIdle(run);
+      if (result.ok) return result.value;
+      // In rollback-journal mode a read waits while another process commits: on timers, as writes do.
+      const now = Date.now();
+      deadline ??= now + lockTimeout;
+      if (now >= deadline) throw new SqliteBusyError(lockTimeout, result.busy);
+      await sleep(Math.min(jitter(delay), deadline - now));
+      delay = Math.min(delay * 2, MAX_RETRY_DELAY);
+    }
+  }
+
+  /** One try at a read outside a group, with busy_timeout 0: its result, or the busy error. */
+  private async readIdle<R>(run: (conn: SqliteConnection) => R): Promise<{ ok: true; value: R } | { ok: false; busy: unknown }> {
+    const attempt = (conn: SqliteConnection): { ok: true; value: R } | { ok: false; busy: unknown } => {
+      takeBusyTimeout(conn);
+      try {
+        return { ok: true, value: run(conn) };
+      } catch (e) {
+        if (isBusy(e)) return { ok: false, busy: e };
+        throw e;
+      } finally {
+        restoreBusyTimeout(conn);
+      }
+    };
     // better-sqlite3 runs a statement synchronously, so an idle pooled connection can serve it
     // without a checkout (which costs ~60 µs of pool bookkeeping): nothing else can use it meanwhile.
     const idle = this.client.pool?.free?.[0]?.resource as SqliteConnection | undefined;
-    if (idle) return run(idle);
+    if (idle) return attempt(idle);
     const conn = (await this.client.acquireConnection()) as SqliteConnection;
     try {
-      return run(conn);
+      return attempt(conn);
     } finally {
       await this.client.releaseConnection(conn);
     }

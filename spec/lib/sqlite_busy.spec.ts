@@ -14,6 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { oauth, type OAuthRouter } from '../../lib';
+import { resolveSchema } from '../../lib/store/schema';
+import { Sql } from '../../lib/store/sql';
 import { basic, RecordingLogger } from '../support/build_app';
 import { claims, clientAssertionForm, Clock, ENCRYPTION_KEY, ISSUER, keyPair, signWith, type KeyPair } from '../jwt_bearer/support';
 
@@ -35,7 +37,8 @@ const MAX_STALL = 300;
 /**
  * A child process that holds a lock on the file until told to let go: `write` is BEGIN IMMEDIATE
  * (the write lock), `read` a read transaction that has read a page (in rollback-journal mode, a
- * SHARED lock that keeps any COMMIT from finishing).
+ * SHARED lock that keeps any COMMIT from finishing), `exclusive` BEGIN EXCLUSIVE (in
+ * rollback-journal mode, no other connection may even read).
  */
 class LockHolder {
   private readonly child: ChildProcessWithoutNullStreams;
@@ -45,11 +48,11 @@ class LockHolder {
   released = false;
   readonly exited: Promise<number | null>;
 
-  constructor(filename: string, kind: 'write' | 'read') {
+  constructor(filename: string, kind: 'write' | 'read' | 'exclusive') {
     const script = `
       const Database = require(${JSON.stringify(require.resolve('better-sqlite3'))});
       const db = new Database(process.argv[1], { timeout: 0 });
-      db.prepare(process.argv[2] === 'write' ? 'BEGIN IMMEDIATE' : 'BEGIN').run();
+      db.prepare({ write: 'BEGIN IMMEDIATE', read: 'BEGIN', exclusive: 'BEGIN EXCLUSIVE' }[process.argv[2]]).run();
       db.prepare('select count(*) from oauth_grants').get();
       process.stdout.write('locked\\n');
       process.stdin.once('data', () => {
@@ -342,6 +345,112 @@ describe('lib › store › sql › a private_key_jwt client authenticating whil
     expect(retried.status).toBe(200);
     expect(retried.body).toEqual({ access_token: expect.any(String), token_type: 'Bearer', expires_in: 3600, scope: 'books.read' });
     expect(committedGrants(s.filename)).toBe(before + 1);
+  }, 30_000);
+});
+
+describe('lib › store › sql › reads in rollback-journal mode', () => {
+  const INSERT = (sql: Sql, name: string) => sql.insert('busy.insert', (q, p) => q('items').insert({ name: p(0) }), [name], 'id');
+  const BY_NAME = (sql: Sql, name: string) => sql.first('busy.byName', (q, p) => q('items').where('name', p(0)), [name]);
+
+  /** A store `Sql` on the app's connection, and a table of its own. */
+  async function itemsSetup(lockTimeout: number): Promise<{ s: Setup; sql: Sql }> {
+    const s = await setup(['journal_mode = DELETE', 'busy_timeout = 5000']);
+    await s.db.schema.createTable('items', (t) => {
+      t.increments('id');
+      t.string('name');
+    });
+    return { s, sql: new Sql(s.db, resolveSchema({}), undefined, lockTimeout) };
+  }
+
+  /** Runs `p` and notes, in `events`, when it settled and how. */
+  const track = <T>(events: string[], name: string, p: Promise<T>): Promise<T | string> =>
+    p.then(
+      (v) => {
+        events.push(`${name} resolved`);
+        return v;
+      },
+      (e: unknown) => {
+        events.push(`${name} rejected`);
+        return String((e as Error).message);
+      },
+    );
+
+  it('holds a read while a busy COMMIT is retried, so it never sees rows the group then rolls back', async () => {
+    const { s, sql } = await itemsSetup(300);
+    const h = (holder = new LockHolder(s.filename, 'read'));
+    await h.said('locked');
+    const events: string[] = [];
+    const [[written, read], stall] = await longestStall(async () => {
+      const written = track(events, 'write', INSERT(sql, 'a'));
+      // The insert ran in its group; the COMMIT is being retried while the reader holds its lock.
+      await sleep(50);
+      const read = track(events, 'read', BY_NAME(sql, 'a'));
+      return Promise.all([written, read]);
+    });
+    expect(stall).toBeLessThan(MAX_STALL);
+    expect(written).toBe('The SQLite database stayed locked by another connection for 300 ms');
+    expect(read).toBeUndefined();
+    expect(events).toEqual(['write rejected', 'read resolved']);
+    await h.release();
+    expect(await BY_NAME(sql, 'a')).toBeUndefined();
+  }, 30_000);
+
+  it('answers a read held during a busy COMMIT once the COMMIT succeeds, with the committed row', async () => {
+    const { s, sql } = await itemsSetup(30_000);
+    const h = (holder = new LockHolder(s.filename, 'read'));
+    await h.said('locked');
+    const events: string[] = [];
+    const [[written, read], stall] = await longestStall(async () => {
+      const written = track(events, 'write', INSERT(sql, 'a'));
+      await sleep(50);
+      const read = track(events, 'read', BY_NAME(sql, 'a'));
+      await sleep(100);
+      events.push('release');
+      await h.release();
+      return Promise.all([written, read]);
+    });
+    expect(stall).toBeLessThan(MAX_STALL);
+    expect(written).toBe(1);
+    expect(read).toEqual({ id: 1, name: 'a' });
+    expect(events).toEqual(['release', 'write resolved', 'read resolved']);
+  }, 30_000);
+
+  it('retries a read on timers while another process holds an exclusive lock, instead of waiting inside SQLite, and answers after the release', async () => {
+    const s = await setup(['journal_mode = DELETE', 'busy_timeout = 5000'], { oauthSqliteLockTimeout: 30_000 });
+    const first = await token(s);
+    expect(first.status).toBe(200);
+    const h = (holder = new LockHolder(s.filename, 'exclusive'));
+    await h.said('locked');
+    const [[res, afterRelease], stall] = await longestStall(async () => {
+      const pending = me(s, first.body.access_token).then((r) => [r, h.released] as const);
+      await sleep(300);
+      await h.release();
+      return pending;
+    });
+    expect(stall).toBeLessThan(MAX_STALL);
+    expect(afterRelease).toBe(true);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ accountId: null, clientId: s.client.clientId, applicationId: expect.any(Number), scopes: ['books.read'], grantId: expect.any(Number), expiresAt: expect.any(String), token: first.body.access_token });
+    // The host's own busy_timeout is back on the connection.
+    expect(await s.db.raw('pragma busy_timeout')).toEqual([{ timeout: 5000 }]);
+  }, 30_000);
+
+  it('answers a read 503 temporarily_unavailable once it waited oauthSqliteLockTimeout for an exclusive lock', async () => {
+    const s = await setup(['journal_mode = DELETE', 'busy_timeout = 5000'], { oauthSqliteLockTimeout: 300 });
+    const first = await token(s);
+    const h = (holder = new LockHolder(s.filename, 'exclusive'));
+    await h.said('locked');
+    const [[res, whileHeld], stall] = await longestStall(async () => {
+      const r = await me(s, first.body.access_token);
+      return [r, !h.released] as const;
+    });
+    expect(whileHeld).toBe(true);
+    expect(stall).toBeLessThan(MAX_STALL);
+    expectUnavailable(res);
+    // A server-side failure says nothing about the token: no challenge (RFC 6750 §3).
+    expect(res.headers['www-authenticate']).toBeUndefined();
+    await h.release();
+    expect((await me(s, first.body.access_token)).status).toBe(200);
   }, 30_000);
 });
 
