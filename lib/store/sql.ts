@@ -336,7 +336,8 @@ function restoreBusyTimeout(conn: SqliteConnection): void {
  * between tries the connection is back in the pool, so reads (which WAL never blocks) go on. A
  * write that has waited its `lockTimeout` fails with `SqliteBusyError`. A COMMIT that finds the
  * lock busy (rollback-journal mode: another process is reading) is retried the same way, the
- * transaction kept; if it never succeeds the group rolls back and every member fails.
+ * transaction kept; if it never succeeds the group rolls back and every member fails. So does a
+ * group whose savepoint could not be rolled back: none of a failed transaction's writes is kept.
  *
  * The group's connection is checked out of knex's pool while it is open, so a host's own knex
  * queries on the same instance wait for the commit instead of landing inside the group. If the
@@ -431,8 +432,14 @@ class SqliteWriter {
       prepared(conn, 'RELEASE eof_transaction').run();
     } catch (e) {
       if (this.group === group && conn.inTransaction) {
-        prepared(conn, 'ROLLBACK TO eof_transaction').run();
-        prepared(conn, 'RELEASE eof_transaction').run();
+        try {
+          prepared(conn, 'ROLLBACK TO eof_transaction').run();
+          prepared(conn, 'RELEASE eof_transaction').run();
+        } catch (rollbackError) {
+          // Its writes could not be undone alone: the whole group rolls back, every member fails.
+          this.abort(group, rollbackError);
+          throw rollbackError;
+        }
       }
       this.checkAlive(group, e);
       throw e;
@@ -580,13 +587,22 @@ class SqliteWriter {
         }
         err = new SqliteBusyError(group.lockTimeout, e);
       }
-      if (conn.inTransaction) prepared(conn, 'ROLLBACK').run();
-      this.end(group);
-      group.reject(err);
+      this.abort(group, err);
       return;
     }
     this.end(group);
     group.resolve();
+  }
+
+  /** Rolls the whole group back and rejects every member with `e`. */
+  private abort(group: Group, e: unknown): void {
+    try {
+      if (group.conn.inTransaction) prepared(group.conn, 'ROLLBACK').run();
+    } catch {
+      // SQLite rolls back a transaction whose connection failed; the members get the first error.
+    }
+    this.end(group);
+    group.reject(e);
   }
 
   /** After a failed statement: if SQLite abandoned the transaction, every member fails. */

@@ -41,8 +41,8 @@ describe('lib › store › sql › SQLite group commit', () => {
   let reader: RawDatabase;
   /** Every statement the pooled connection ran successfully, in order. */
   let log: string[];
-  /** Makes the next group COMMIT throw, as a failing disk would. */
-  let failNextCommit: boolean;
+  /** Makes the next run of this statement throw, as a failing disk would. */
+  let failNext: string | undefined;
   /** Called after each successful statement of the pooled connection. */
   let afterRun: ((text: string) => void) | undefined;
 
@@ -58,7 +58,7 @@ describe('lib › store › sql › SQLite group commit', () => {
     dir = mkdtempSync(join(tmpdir(), 'eof-gc-'));
     const filename = join(dir, 'test.sqlite3');
     log = [];
-    failNextCommit = false;
+    failNext = undefined;
     afterRun = undefined;
     db = knex({
       client: 'better-sqlite3',
@@ -75,8 +75,8 @@ describe('lib › store › sql › SQLite group commit', () => {
             const run = stmt.run.bind(stmt);
             // The real statement object keeps `reader`, `get`, `all`...; only `run` is watched.
             stmt.run = (...params: unknown[]) => {
-              if (failNextCommit && text === 'COMMIT') {
-                failNextCommit = false;
+              if (failNext === text) {
+                failNext = undefined;
                 throw new Error('disk I/O error');
               }
               const result = run(...params);
@@ -254,7 +254,7 @@ describe('lib › store › sql › SQLite group commit', () => {
   });
 
   it('rejects every member and keeps nothing when the COMMIT fails; the next write opens a new group', async () => {
-    failNextCommit = true;
+    failNext = 'COMMIT';
     const results = await Promise.all(['a', 'b', 'c'].map((n) => failure(insert(n))));
     expect(results).toEqual(['disk I/O error', 'disk I/O error', 'disk I/O error']);
     expect(control()).toEqual(['BEGIN IMMEDIATE', 'ROLLBACK']);
@@ -268,8 +268,25 @@ describe('lib › store › sql › SQLite group commit', () => {
     expect(await byName('a')).toBeUndefined();
   });
 
+  it('rolls the whole group back and rejects every member when a failed transaction cannot roll back to its savepoint: no half-written row', async () => {
+    failNext = 'ROLLBACK TO eof_transaction';
+    const a = insert('a');
+    const trx = sql.transaction(async (t) => {
+      await insert('in-trx', t);
+      throw new Error('boom');
+    });
+    // Waits for the transaction, then opens a group of its own.
+    const b = insert('b');
+    const [ra, rtrx, rb] = await Promise.all([failure(a), failure(trx), b]);
+    expect([ra, rtrx]).toEqual(['disk I/O error', 'disk I/O error']);
+    expect(typeof rb).toBe('number');
+    expect(control()).toEqual(['BEGIN IMMEDIATE', 'SAVEPOINT eof_transaction', 'ROLLBACK', 'BEGIN IMMEDIATE', 'COMMIT']);
+    expect(committed()).toEqual(['b']);
+    expect(await byName('in-trx')).toBeUndefined();
+  });
+
   it('rejects a transaction that joined a group whose COMMIT fails', async () => {
-    failNextCommit = true;
+    failNext = 'COMMIT';
     const [a, trx] = await Promise.all([failure(insert('a')), failure(sql.transaction(async (t) => insert('t', t)))]);
     expect([a, trx]).toEqual(['disk I/O error', 'disk I/O error']);
     expect(committed()).toEqual([]);
