@@ -1,7 +1,8 @@
 /**
  * The demo host's login page (the page `requireAuthorizableAccount` sends visitors to): it
  * follows `return_to` only to a path on this server, checks its CSRF token and escapes what it
- * echoes. Driven with supertest; the browser flow is in demo_flow.spec.ts.
+ * echoes. Driven with supertest, so it needs no browser; the browser flow is in
+ * spec/browser/demo_flow.spec.ts.
  */
 import request from 'supertest';
 import { createDemoApp, safeReturnTo, type Demo } from '../../examples/server';
@@ -29,7 +30,7 @@ async function loginPage(query = '') {
   return { agent, page, csrf };
 }
 
-describe('browser › demo login', () => {
+describe('demo › login', () => {
   it.each([
     ['/authorize?response_type=code&client_id=x', '/authorize?response_type=code&client_id=x'],
     ['/', '/'],

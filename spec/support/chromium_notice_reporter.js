@@ -1,0 +1,18 @@
+/**
+ * A jest reporter added by jest.config.js when the browser specs were left out: it prints the
+ * notice once, after the summary, where it is seen.
+ */
+'use strict';
+
+class ChromiumNoticeReporter {
+  constructor(_globalConfig, options) {
+    this.notice = options.notice;
+  }
+
+  onRunComplete() {
+    const loud = process.stderr.isTTY ? `\x1b[1;33m${this.notice}\x1b[0m` : this.notice;
+    process.stderr.write(`\n${loud}\n`);
+  }
+}
+
+module.exports = ChromiumNoticeReporter;
