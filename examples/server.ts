@@ -5,7 +5,7 @@
  *  - a demo OAuth client (`/client`) that runs the authorization code flow with PKCE S256
  *    against that server with plain `fetch`, then refreshes, introspects and revokes.
  *
- *   npm install && npm start          # http://localhost:3000 (PORT to change it)
+ *   npm install && npm start          # http://127.0.0.1:3000 (PORT, HOST, PUBLIC_URL to change it)
  *
  * `createDemoApp()` is exported so the browser spec can start the same app on port 0.
  */
@@ -53,8 +53,13 @@ export interface DemoOptions {
   db?: Knex;
   /** Port to listen on; 0 (default) picks a free one. */
   port?: number;
-  /** Interface to listen on; default: every interface. */
+  /** Interface to listen on; default: 127.0.0.1, this machine only. */
   host?: string;
+  /**
+   * The origin browsers reach the demo at, and so its issuer (`https://demo.example`, behind a
+   * proxy); default: `http://<host>:<port>`, with `localhost` for a wildcard host (0.0.0.0, ::).
+   */
+  publicUrl?: string;
   /** Where the seeded client's credentials are kept between runs (a secret is only known at creation). */
   clientFile?: string;
   /** Reuse the client in `clientFile` (only when the database is the one it was created in). */
@@ -69,7 +74,7 @@ export interface Demo {
   app: Express;
   auth: OAuthRouter;
   server: Server;
-  /** `http://localhost:<port>`: the issuer, and the origin the demo client redirects to. */
+  /** `http://127.0.0.1:<port>` by default (see `listeningOrigin`): the issuer, and the origin the demo client redirects to. */
   origin: string;
   user: DemoUser;
   client: DemoClient;
@@ -80,9 +85,12 @@ export interface Demo {
 interface ClientState {
   /** The authorization request in flight: RFC 6749 §10.12 state and the RFC 7636 verifier. */
   pending?: { state: string; verifier: string };
+  /** The live tokens; dropped once revoked or replaced by a new authorization response. */
   tokens?: { accessToken: string; refreshToken?: string; tokenType: string; expiresIn?: number; scope?: string; obtainedAt: string };
-  revoked?: boolean;
-  me?: { status: number; body: unknown };
+  /** What the last Revoke revoked, after which the client discarded its tokens (RFC 7009 §2.2). */
+  revoked?: 'refresh token' | 'access token';
+  /** The last `/api/me` answer; `revokedToken` when it was asked with the access token just revoked. */
+  me?: { status: number; body: unknown; revokedToken?: boolean };
   introspection?: { status: number; body: unknown };
   message?: string;
   error?: string;
@@ -120,12 +128,14 @@ export async function createDemoApp(options: DemoOptions = {}): Promise<Demo> {
 
   const app = express();
   const server = createServer(app);
+  const host = options.host ?? '127.0.0.1';
+  const publicOrigin = options.publicUrl === undefined ? undefined : originOf(options.publicUrl); // throws before listening
   await new Promise<void>((done, fail) => {
     server.once('error', fail);
-    server.listen(options.port ?? 0, options.host, () => done());
+    server.listen(options.port ?? 0, host, () => done());
   });
   const { port } = server.address() as AddressInfo;
-  const origin = `http://localhost:${port}`;
+  const origin = publicOrigin ?? listeningOrigin(host, port);
 
   const auth = oauth({
     db,
@@ -288,7 +298,7 @@ function mountDemoClient(app: Express, form: express.RequestHandler, origin: str
       scope: t.scope,
       obtainedAt: new Date().toISOString(),
     };
-    s.revoked = false;
+    s.revoked = undefined;
     s.introspection = undefined;
     s.me = await callApi(t.access_token);
   }
@@ -349,6 +359,12 @@ function mountDemoClient(app: Express, form: express.RequestHandler, origin: str
       const pending = s.pending;
       s.pending = undefined; // one attempt per state
       if (!pending || typeof q.state !== 'string' || !constantTimeEqual(q.state, pending.state)) throw new Error('state mismatch: this response does not answer a request of this browser');
+      // The answer to this browser's request replaces what the last flow left, an error included:
+      // after a deny the page shows the error, not the old tokens beside it.
+      s.tokens = undefined;
+      s.revoked = undefined;
+      s.me = undefined;
+      s.introspection = undefined;
       const meta = await discover();
       // RFC 9207 §2.4: the response must come from the server the request went to.
       if (q.iss !== undefined || meta.authorization_response_iss_parameter_supported) {
@@ -392,10 +408,14 @@ function mountDemoClient(app: Express, form: express.RequestHandler, origin: str
       const [token, hint] = s.tokens.refreshToken ? [s.tokens.refreshToken, 'refresh_token'] : [s.tokens.accessToken, 'access_token'];
       const res = await post(meta.revocation_endpoint, { token, token_type_hint: hint });
       if (res.status !== 200) throw new Error(`revocation endpoint answered ${res.status} ${pretty(res.body)}`);
-      s.revoked = true;
+      // RFC 7009 §2.2: the client discards the revoked tokens; one last call shows the server refusing the access token.
+      const revokedAccessToken = s.tokens.accessToken;
+      const what = hint === 'refresh_token' ? 'refresh token' : 'access token';
+      s.tokens = undefined;
+      s.revoked = what;
       s.introspection = undefined;
-      s.me = await callApi(s.tokens.accessToken);
-      s.message = `Revoked the ${hint.replace('_', ' ')}.`;
+      s.me = { ...(await callApi(revokedAccessToken)), revokedToken: true };
+      s.message = `Revoked the ${what}. The client discarded its tokens.`;
     }),
   );
 
@@ -490,6 +510,35 @@ async function seedClient(auth: OAuthRouter, origin: string, options: DemoOption
   return client;
 }
 
+/** The origin of `publicUrl`, which must be an http(s) origin and nothing more. */
+export function originOf(publicUrl: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(publicUrl);
+  } catch {
+    url = undefined;
+  }
+  if (!url || !['http:', 'https:'].includes(url.protocol) || url.pathname !== '/' || url.search || url.hash || url.username || url.password) {
+    throw new Error(`PUBLIC_URL must be an http(s) origin such as https://demo.example, got '${publicUrl}'`);
+  }
+  return url.origin;
+}
+
+/** The origin of the address the demo listens on: `localhost` for a wildcard host, brackets for IPv6. */
+export function listeningOrigin(host: string, port: number): string {
+  const name = ['', '0.0.0.0', '::'].includes(host) ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  return `http://${name}:${port}`;
+}
+
+/** Where `npm start` listens, from the environment: PORT (3000), HOST (127.0.0.1), PUBLIC_URL (checked here). */
+export function listenSettings(env: NodeJS.ProcessEnv): { port: number; host: string; publicUrl?: string } {
+  const port = env.PORT === undefined || env.PORT === '' ? 3000 : Number(env.PORT);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got '${env.PORT}'`);
+  const publicUrl = env.PUBLIC_URL || undefined;
+  if (publicUrl !== undefined) originOf(publicUrl);
+  return { port, host: env.HOST || '127.0.0.1', publicUrl };
+}
+
 /** The EJS views: next to this file under ts-node/jest, or in the sources when run from dist/. */
 function viewsDir(): string {
   const candidates = [join(__dirname, 'views'), resolve(__dirname, '../../examples/views')];
@@ -497,8 +546,7 @@ function viewsDir(): string {
 }
 
 async function main(): Promise<void> {
-  const port = process.env.PORT === undefined ? 3000 : Number(process.env.PORT);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got '${process.env.PORT}'`);
+  const { port, host, publicUrl } = listenSettings(process.env);
   const dir = resolve(process.cwd(), '.tmp');
   mkdirSync(dir, { recursive: true });
   const dbFile = join(dir, 'demo.sqlite3');
@@ -519,6 +567,8 @@ async function main(): Promise<void> {
   const demo = await createDemoApp({
     db,
     port,
+    host,
+    publicUrl,
     clientFile: join(dir, 'demo-client.json'),
     reuseClient: existed,
     password: process.env.DEMO_PASSWORD,

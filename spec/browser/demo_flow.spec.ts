@@ -1,41 +1,31 @@
 /**
  * The demo in a real browser: Debian's Chromium, driven by playwright-core, logs in to the demo
  * server, consents, and lands on the demo client with a token that works; then refreshes and
- * revokes it from the client page.
+ * revokes it from the client page, logs in again, and denies the next request.
  */
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { Page } from 'playwright-core';
 import { createDemoApp, type Demo } from '../../examples/server';
+import { launchBrowser, type Browser } from '../support/browser';
 import { createTestDb, type TestDb } from '../support/db';
 
 jest.setTimeout(120_000);
 
-const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
 
 let testDb: TestDb;
 let demo: Demo;
-let profile: string;
-let browser: BrowserContext;
+let browser: Browser;
 let page: Page;
 
 beforeAll(async () => {
   testDb = await createTestDb();
   demo = await createDemoApp({ db: testDb.db, password: 'correct horse' });
-  profile = mkdtempSync(join(tmpdir(), 'eof-chromium-'));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  page = browser.pages()[0] ?? (await browser.newPage());
+  browser = await launchBrowser();
+  page = browser.page;
 });
 
 afterAll(async () => {
   await browser?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
   await demo?.close();
   await testDb?.destroy();
 });
@@ -46,6 +36,17 @@ async function text(selector: string): Promise<string> {
 
 async function apiMe(accessToken: string): Promise<{ status: number; body: unknown }> {
   const res = await fetch(`${demo.origin}/api/me`, { headers: { authorization: `Bearer ${accessToken}` } });
+  return { status: res.status, body: await res.json() };
+}
+
+/** A refresh_token grant as the demo client, outside the browser. */
+async function refresh(refreshToken: string): Promise<{ status: number; body: unknown }> {
+  const basic = Buffer.from(`${demo.client.clientId}:${demo.client.clientSecret}`).toString('base64');
+  const res = await fetch(`${demo.origin}/token`, {
+    method: 'POST',
+    headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }).toString(),
+  });
   return { status: res.status, body: await res.json() };
 }
 
@@ -116,19 +117,51 @@ describe('browser › demo flow', () => {
     refreshToken = newRefresh;
   });
 
-  it('revokes from the client page: the grant is revoked and /api/me answers 401 invalid_token (RFC 7009 §2.1, RFC 6750 §3.1)', async () => {
+  it('revokes from the client page: the grant is revoked, /api/me answers 401 invalid_token, and the page no longer shows the tokens (RFC 7009 §2.1, §2.2)', async () => {
     await page.getByRole('button', { name: 'Revoke' }).click();
     await page.waitForURL((u) => u.pathname === '/client');
-    expect(await text('#message')).toBe('Revoked the refresh token.');
-    expect(await text('#revoked')).toBe('(revoked)');
-    expect(await text('#me-status')).toBe('401');
+    expect(await text('#message')).toBe('Revoked the refresh token. The client discarded its tokens.');
+    expect(await text('#revoked')).toBe('None: the client revoked its refresh token and discarded its tokens.');
+    expect(await page.locator('#access-token, #refresh-token').count()).toBe(0);
+    const html = await page.content();
+    expect(html).not.toContain(accessToken);
+    expect(html).not.toContain(refreshToken);
+    // Only the way in is left: nothing to refresh, introspect or revoke.
+    expect(await page.locator('.actions button').allTextContents()).toEqual(['Log in with the demo server']);
+
+    // The last call, made with the revoked access token, is labelled as such.
+    expect(await text('h2:has(#me-status)')).toBe('GET /api/me with the revoked access token → 401');
     expect(JSON.parse(await text('#me-body'))).toEqual({ error: 'invalid_token', error_description: 'Invalid access token' });
     expect(await apiMe(accessToken)).toEqual({ status: 401, body: { error: 'invalid_token', error_description: 'Invalid access token' } });
 
     // The revoked refresh token no longer refreshes.
-    await page.getByRole('button', { name: 'Refresh' }).click();
+    expect(await refresh(refreshToken)).toEqual({ status: 400, body: { error: 'invalid_grant', error_description: expect.any(String) } });
+  });
+
+  it('logs in again (already signed in at the server: straight to consent) and shows the new tokens as live', async () => {
+    await page.getByRole('button', { name: 'Log in with the demo server' }).click();
+    await page.waitForURL((u) => u.pathname === '/authorize');
+    await page.locator('#approve').click();
     await page.waitForURL((u) => u.pathname === '/client');
-    expect(await text('#error')).toContain('Refresh: token endpoint answered 400');
-    expect(await text('#error')).toContain('invalid_grant');
+    expect(await text('#message')).toBe('Logged in: code exchanged for tokens.');
+    expect(await page.locator('#revoked').count()).toBe(0);
+    accessToken = await text('#access-token');
+    refreshToken = await text('#refresh-token');
+    expect(accessToken).toMatch(TOKEN);
+    expect(await text('h2:has(#me-status)')).toBe('GET /api/me → 200');
+  });
+
+  it('denies the next request at consent: the callback shows access_denied and none of the earlier tokens (RFC 6749 §4.1.2.1)', async () => {
+    await page.getByRole('button', { name: 'Log in with the demo server' }).click();
+    await page.waitForURL((u) => u.pathname === '/authorize');
+    await page.locator('#deny').click();
+    await page.waitForURL((u) => u.pathname === '/client');
+    expect(await text('#error')).toBe('Callback: access_denied (The resource owner or authorization server denied the request)');
+    expect(await page.locator('#message').count()).toBe(0);
+    expect(await page.locator('#access-token, #refresh-token, #me-status, #introspection-status').count()).toBe(0);
+    const html = await page.content();
+    expect(html).not.toContain(accessToken);
+    expect(html).not.toContain(refreshToken);
+    expect(await text('#no-tokens')).toBe('No tokens.');
   });
 });
