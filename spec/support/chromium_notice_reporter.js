@@ -1,6 +1,6 @@
 /**
  * A jest reporter added by jest.config.js when the browser specs were left out: it prints the
- * notice once, after the summary, where it is seen.
+ * notice once, at the end of the run, just above the summary (jest always reports that last).
  */
 'use strict';
 
