@@ -3,6 +3,7 @@
  * request, its parameters, the resolved values and methods, the store and the transaction.
  */
 import type { Request, Response } from 'express';
+import type { Knex } from 'knex';
 import { OAuthError } from './errors';
 import { requestOrigin } from './http/origin';
 import type { Application, Grant } from './store';
@@ -55,6 +56,12 @@ export interface OAuthContext {
   readonly super: OAuthMethods;
   /** Queries, bound to the current transaction when inside `transaction()`. */
   readonly store: Store;
+  /**
+   * A knex handle for hooks and overridden methods: bound to the current transaction inside one
+   * (on SQLite, the transaction's own connection; its writes roll back with the request), the
+   * host's knex outside one. A query through a handle whose transaction has ended throws.
+   */
+  readonly db: Knex;
   /** The authenticated client, once client authentication has run. */
   application?: Application;
   /** The client-authentication method that authenticated `application`. */
@@ -119,6 +126,10 @@ export class ContextImpl implements OAuthContext {
 
   get store(): Store {
     return this.storeInstance;
+  }
+
+  get db(): Knex {
+    return this.storeInstance.knex;
   }
 
   get locals(): Record<string, unknown> {

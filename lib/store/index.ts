@@ -28,6 +28,8 @@ export class Store {
   readonly jtis: JtiStore;
 
   private readonly sql: Sql;
+  private handle?: Knex;
+  private ended = false;
 
   constructor(
     readonly db: Knex | Knex.Transaction,
@@ -51,10 +53,26 @@ export class Store {
     return this.sql.inTransaction;
   }
 
+  /**
+   * A knex handle on this store's connection for host code (`ctx.db`): the transaction inside
+   * one, the host's knex outside. Made on first use only.
+   */
+  get knex(): Knex {
+    if (!this.sql.inTransaction) return this.db as Knex;
+    return (this.handle ??= this.sql.knexHandle(() => this.ended));
+  }
+
   /** Runs `fn` with a store bound to one transaction; nested calls reuse it. */
   async transaction<T>(fn: (store: Store) => Promise<T>): Promise<T> {
     if (this.sql.inTransaction) return fn(this);
-    return this.sql.transaction((sql) => fn(new Store(sql.db, this.schema, sql)));
+    return this.sql.transaction(async (sql) => {
+      const inner = new Store(sql.db, this.schema, sql);
+      try {
+        return await fn(inner);
+      } finally {
+        inner.ended = true;
+      }
+    });
   }
 }
 

@@ -151,6 +151,46 @@ export class Sql {
     return b.connection(this.pinned);
   }
 
+  /**
+   * A knex handle for host code (hooks and methods get it as `ctx.db`) on this store's connection:
+   * inside a transaction, the transaction itself (on better-sqlite3, a knex whose every query runs
+   * on the group's pinned connection, so it never waits for the pool the transaction holds);
+   * outside one, the host's knex. Once `ended()` says the transaction is over, every query made
+   * through the handle throws rather than run outside it.
+   */
+  knexHandle(ended: () => boolean): Knex {
+    if (!this.inTransaction) return this.db as Knex;
+    const check = (): void => {
+      if (ended()) throw new Error('ctx.db was used after its transaction ended: keep a query made through ctx.db inside the hook or method that received it, or use your own knex instance');
+    };
+    if (this.pinned) {
+      const conn = this.pinned;
+      const bound = (this.db as Knex).withUserParams({});
+      const client = bound.client as { acquireConnection(): Promise<unknown>; releaseConnection(conn: unknown): Promise<void> };
+      client.acquireConnection = async () => {
+        check();
+        assertOpen(conn);
+        return conn;
+      };
+      // The connection stays the transaction's: the writer returns it to the pool after COMMIT.
+      client.releaseConnection = async () => undefined;
+      return bound;
+    }
+    // A knex transaction: its own client refuses queries once it has completed, with its own
+    // message; the check gives the clearer one first.
+    const trx = this.db as Knex.Transaction;
+    return new Proxy(trx, {
+      apply(target, thisArg, args) {
+        check();
+        return Reflect.apply(target as unknown as (...a: unknown[]) => unknown, thisArg, args);
+      },
+      get(target, prop, receiver) {
+        if (prop === 'raw' || prop === 'schema' || prop === 'queryBuilder' || prop === 'select' || prop === 'insert' || prop === 'from' || prop === 'table') check();
+        return Reflect.get(target, prop, receiver);
+      },
+    });
+  }
+
   ref(name: string): Knex.Ref<string, { [K in string]: string }> {
     return this.db.ref(name);
   }
