@@ -12,6 +12,7 @@ import { guardedSecretCheck } from '../lib/client_auth/secret_guard';
 import { bcryptHash, randomToken, sha256 } from '../lib/crypto';
 import { requireParam } from '../lib/http/params';
 import { setNoCache } from '../lib/http/no_cache';
+import type { LogLevel } from '../lib/log';
 import { applicationValues, grantValues } from '../lib/store/schema';
 import type { Application } from '../lib/store';
 
@@ -30,6 +31,10 @@ const values = {
   oauthClientAuthFailureWindow: value(60, 'The window in which failed secret checks of a client id from one source are counted, in seconds.'),
   oauthClientAuthLockout: value(60, 'How long a client id is refused to a locked-out source (401 invalid_client with Retry-After) without bcrypt, in seconds; other sources are checked as usual. A secret in the verified-secret cache is still accepted.'),
   // (c) policy
+  oauthLogLevel: value<LogLevel>(
+    'warn',
+    "What the default (console) logger prints: `'error'` server errors; `'warn'` also start-up configuration warnings; `'info'` also every refused request, with its reason and client id (why a client got invalid_client). A constant. A `logger` you pass gets every line; its own levels decide.",
+  ),
   oauthTokenType: value('Bearer', '`token_type` of token responses.'),
   oauthDefaultTokenEndpointAuthMethods: value<string[]>(['client_secret_basic', 'client_secret_post'], 'Client-authentication methods of an application whose token_endpoint_auth_method column is NULL.'),
   oauthTokenEndpointAuthMethodsSupported: value<string[] | null>(null, 'Client-authentication methods the server accepts at all; null means every method of the enabled features.', 'nullable-array'),

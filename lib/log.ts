@@ -1,5 +1,7 @@
 /** Logging with secrets removed (design.md §4.11): tokens and secrets never reach a log line. */
+import { decodeJwt } from 'jose';
 import type { OAuthError } from './errors';
+import { OAuthConfigurationError } from './options';
 
 export interface OAuthLogger {
   error(message: string, meta?: Record<string, unknown>): void;
@@ -18,14 +20,49 @@ export function formatLine(message: string, meta?: Record<string, unknown>): str
   }
 }
 
-/** Default: server errors to `console.error`, start-up warnings to `console.warn`, client errors not logged (they are the client's). */
-export const defaultLogger: OAuthLogger = {
-  // One string per call: a collector that splits on newlines sees one record per error.
-  error: (message, meta) => console.error(formatLine(message, meta)),
-  // Configuration warnings (a derived issuer, say): once at start-up, on one line.
-  warn: (message) => console.warn(`[express-oauth-features] ${message}`),
-  info: () => undefined,
-};
+/**
+ * The levels of `oauthLogLevel`, quietest first. What each carries:
+ * - `error`: server errors (500, 503), repeats rate-limited with a count;
+ * - `warn`: configuration warnings, once at start-up (a derived issuer, say);
+ * - `info`: every refused request, one line each, with its reason and client id (`invalid_client`
+ *   stays one message on the wire; the log says why).
+ */
+export const LOG_LEVELS = ['error', 'warn', 'info'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The default level: errors and start-up warnings. A flood of refused requests writes nothing. */
+export const DEFAULT_LOG_LEVEL: LogLevel = 'warn';
+
+/**
+ * The console logger at a level: server errors to `console.error`, warnings to `console.warn`,
+ * refused requests to `console.info`, each one string on one line (a collector that splits on
+ * newlines sees one record per entry). Levels above `level` are dropped.
+ */
+export function consoleLogger(level: LogLevel = DEFAULT_LOG_LEVEL): OAuthLogger {
+  const on = (l: LogLevel) => LOG_LEVELS.indexOf(l) <= LOG_LEVELS.indexOf(level);
+  const off = () => undefined;
+  return {
+    error: on('error') ? (message, meta) => console.error(formatLine(message, meta)) : off,
+    warn: on('warn') ? (message, meta) => console.warn(formatLine(message, meta)) : off,
+    info: on('info') ? (message, meta) => console.info(formatLine(message, meta)) : off,
+  };
+}
+
+/** The default logger: {@link consoleLogger} at {@link DEFAULT_LOG_LEVEL}. */
+export const defaultLogger: OAuthLogger = consoleLogger();
+
+/**
+ * The logger of an instance: the host's (whose own levels decide what it keeps; it gets every
+ * line), else the console logger at `oauthLogLevel`. The level is checked either way, and must be
+ * a constant: the logger is built once, before the first request.
+ */
+export function loggerFor(logger: OAuthLogger | undefined, level: unknown): OAuthLogger {
+  if (level !== undefined && !(LOG_LEVELS as readonly unknown[]).includes(level)) {
+    const got = typeof level === 'function' ? 'a function' : JSON.stringify(level);
+    throw new OAuthConfigurationError(`oauth(): option 'oauthLogLevel' must be one of ${LOG_LEVELS.map((l) => `'${l}'`).join(', ')} (a constant); got ${got}.`);
+  }
+  return logger ?? (level === undefined ? defaultLogger : consoleLogger(level as LogLevel));
+}
 
 /** Parameters whose values are credentials. */
 export const SECRET_PARAMS = ['token', 'access_token', 'refresh_token', 'code', 'code_verifier', 'client_secret', 'assertion', 'client_assertion', 'password'];
@@ -64,9 +101,71 @@ export function requestSecrets(params: Readonly<Record<string, string>>, authori
   return out;
 }
 
-/** The log entry of an error, on one line: code, reason, status, path and what caused it, with the request's secrets removed. */
-export function errorMeta(err: OAuthError, path: string, secrets: readonly string[]): Record<string, unknown> {
-  const meta: Record<string, unknown> = { code: err.code, reason: err.reason, description: err.description, status: err.status, path };
+/** The longest client id written to a log line, in characters; a longer one is cut and ends in `…`. */
+export const MAX_LOGGED_CLIENT_ID = 128;
+
+/**
+ * A client id as a log line may carry it: whatever the client sent, without control or
+ * invisible format characters (no forged line breaks, no terminal escapes, no bidi tricks),
+ * at most {@link MAX_LOGGED_CLIENT_ID} characters, and with the request's secrets redacted
+ * (a client that put its secret in the id field). Undefined when nothing is left.
+ */
+export function loggableClientId(value: unknown, secrets: readonly string[] = []): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const chars = Array.from(redact(value, secrets).replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, ''));
+  if (chars.length === 0) return undefined;
+  return chars.length > MAX_LOGGED_CLIENT_ID ? `${chars.slice(0, MAX_LOGGED_CLIENT_ID - 1).join('')}…` : chars.join('');
+}
+
+/** What a request needs for {@link presentedClientId}: its parameters and Authorization header. */
+export interface ClientIdSource {
+  params: Readonly<Record<string, string>>;
+  authorization: string | undefined;
+  /** The client that authenticated, if one did. */
+  authenticated?: string;
+}
+
+/**
+ * The client id a request names, for the log: the authenticated client's, else the one it
+ * presented, read as each client-authentication method reads it: the user part of a Basic
+ * header (form-decoded, RFC 6749 §2.3.1), the `sub` (else `iss`) of a `client_assertion`
+ * (RFC 7523 §3; read, not trusted), else the `client_id` parameter. Never the secret.
+ */
+export function presentedClientId(src: ClientIdSource): string | undefined {
+  if (src.authenticated !== undefined) return src.authenticated;
+  const auth = src.authorization;
+  if (auth !== undefined && /^basic /i.test(auth)) {
+    const decoded = Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    const user = colon === -1 ? decoded : decoded.slice(0, colon);
+    try {
+      return decodeURIComponent(user.replace(/\+/g, ' '));
+    } catch {
+      return user;
+    }
+  }
+  const assertion = src.params.client_assertion;
+  if (assertion !== undefined) {
+    try {
+      const claims = decodeJwt(assertion);
+      const id = typeof claims.sub === 'string' ? claims.sub : claims.iss;
+      if (typeof id === 'string') return id;
+    } catch {
+      /* not a JWT: fall back to client_id */
+    }
+  }
+  return src.params.client_id;
+}
+
+/**
+ * The log entry of an error, on one line: code, reason, the client id (when known), status,
+ * path and what caused it, with the request's secrets removed.
+ */
+export function errorMeta(err: OAuthError, path: string, secrets: readonly string[], clientId?: string): Record<string, unknown> {
+  const meta: Record<string, unknown> = { code: err.code, reason: err.reason };
+  const id = loggableClientId(clientId, secrets);
+  if (id !== undefined) meta.client_id = id;
+  Object.assign(meta, { description: err.description, status: err.status, path });
   if (err.cause !== undefined) meta.cause = causeMeta(err.cause, secrets);
   return meta;
 }

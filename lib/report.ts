@@ -5,7 +5,7 @@
  */
 import type { OAuthContext } from './context';
 import type { OAuthError } from './errors';
-import { RepeatLimiter, errorMeta, repeatKey, requestSecrets } from './log';
+import { RepeatLimiter, errorMeta, presentedClientId, repeatKey, requestSecrets } from './log';
 import type { Runtime } from './runtime';
 
 const limiters = new WeakMap<Runtime, RepeatLimiter>();
@@ -14,11 +14,15 @@ export function report(rt: Runtime, ctx: OAuthContext | undefined, err: OAuthErr
   try {
     const secrets = ctx ? requestSecrets(ctx.params, ctx.req.headers.authorization) : [];
     const path = ctx ? ctx.req.originalUrl.split('?')[0] ?? '' : '';
-    const meta = errorMeta(err, path, secrets);
+    // Which client: `invalid_client` is one message on the wire (RFC 6749 §5.2), so the log is
+    // where a host learns which client id was refused, and why (the reason).
+    const clientId = ctx ? presentedClientId({ params: ctx.params, authorization: ctx.req.headers.authorization, authenticated: ctx.application?.clientId }) : undefined;
+    const meta = errorMeta(err, path, secrets, clientId);
     const message = `${err.code} (${err.reason ?? 'unknown'})`;
     if (err.status >= 500) {
       // Client errors stay one line each at info level: each is one request's fact, and a host
-      // that records them (to spot a guessing client, say) wants every one.
+      // that records them (to spot a guessing client, say) wants every one. The default logger
+      // drops info unless `oauthLogLevel: 'info'`, so a flood of refusals is quiet by default.
       let limiter = limiters.get(rt);
       if (!limiter) limiters.set(rt, (limiter = new RepeatLimiter()));
       const verdict = limiter.admit(repeatKey(err, meta), clock(ctx));

@@ -7,7 +7,7 @@ import type { AnyFeature, ClientAuthMethodDef, GrantTypeDef, MetadataDef, RouteD
 import type { OAuthContext } from './context';
 import { OAuthError } from './errors';
 import { VerifiedSecretCache } from './crypto';
-import { defaultLogger, type OAuthLogger } from './log';
+import { loggerFor, type OAuthLogger } from './log';
 import { OAuthConfigurationError, checkMessageValue, checkValueType, defaultRoutePath, optionNames, routeValueName, unknownFeature, unknownOption, FRAMEWORK_OPTIONS } from './options';
 import { isSchemaValue, resolveSchema, type Schema } from './store/schema';
 import { issuerProblem } from './http/origin';
@@ -69,7 +69,7 @@ export class Runtime {
     }
     this.db = options.db;
     this.issuer = options.issuer;
-    this.logger = options.logger ?? defaultLogger;
+    this.logger = loggerFor(options.logger, options.oauthLogLevel);
     this.onError = options.onError;
     if (this.issuer === undefined) {
       this.logger.warn(
