@@ -6,7 +6,7 @@
  */
 import type { Request } from 'express';
 import type { OAuthContext, TokenContext } from '../lib/context';
-import { defineFeature, method, value, type MethodsOf, type TokenResponse, type ValuesOf } from '../lib/feature';
+import { defineFeature, grantType, method, value, type MethodsOf, type TokenResponse, type ValuesOf } from '../lib/feature';
 import { asciiDescription, OAuthError, type OAuthErrorReason } from '../lib/errors';
 import { issueCsrfToken, verifyCsrfToken, type CsrfOptions } from '../lib/csrf';
 import { requireParam } from '../lib/http/params';
@@ -14,7 +14,7 @@ import { OAuthConfigurationError } from '../lib/options';
 import { setNoCache } from '../lib/http/no_cache';
 import { challenge } from '../lib/http/www_authenticate';
 import { redirectToClient, renderErrorPage, renderPage, type ClientRedirect } from '../lib/http/redirect';
-import { parseScope } from '../lib/scopes';
+import { grantableScopes } from '../lib/scopes';
 import type { Application, Grant, NewGrant } from '../lib/store';
 import { newAccessToken, newRefreshToken, tokenResponse } from '../lib/tokens';
 import oauthBase from './oauth_base';
@@ -61,7 +61,7 @@ const values = {
   oauthDenyButton: value('Deny', 'Deny button of the consent page.'),
   oauthAuthorizePostButton: value('Back to Client Application', 'Button of the form_post page when scripts are off.'),
   // (d) messages
-  oauthAuthorizeParameterRequiredMessage: value("Invalid or missing '{parameter}'", 'Error page text for a bad client_id or redirect_uri; `{parameter}` is its name.'),
+  oauthAuthorizeParameterRequiredMessage: value("Invalid or missing '{parameter}'", 'Error page text for a bad client_id or redirect_uri, and error_description of a missing response_type; `{parameter}` is its name.'),
   oauthUnsupportedResponseTypeMessage: value('Unsupported response type', 'error_description of unsupported_response_type.'),
   oauthUnauthorizedClientMessage: value('The client is not allowed to use this grant', 'error_description of unauthorized_client at /authorize.'),
   oauthInvalidResponseModeMessage: value('Unsupported response mode', 'error_description of an unknown or disallowed response_mode.'),
@@ -97,7 +97,9 @@ export default defineFeature({
     { name: 'authorize', method: 'get', handler: authorizeRoute, renderError: renderAuthorizeError },
     { name: 'authorize', method: 'post', handler: authorizePostRoute, renderError: renderAuthorizeError },
   ],
-  grantTypes: { authorization_code: { parameters: ['code', 'redirect_uri', 'code_verifier'], singleStatement: true, handler: authorizationCodeGrant } },
+  grantTypes: {
+    authorization_code: grantType({ parameters: ['code', 'redirect_uri', 'code_verifier'], singleStatement: true, prepare: findRedeemableCode, handler: authorizationCodeGrant }),
+  },
   metadata: {
     authorization_endpoint: (ctx) => ctx.routeUrl('authorize'),
     response_types_supported: () => ['code'],
@@ -231,17 +233,16 @@ function withoutLoopbackPort(uri: string): string | undefined {
 function validateRequest(ctx: OAuthContext, request: AuthorizationRequest): void {
   const { application: app } = request;
   const p = ctx.params;
+  // RFC 6749 §4.1.2.1: a missing parameter is invalid_request; only a value we do not serve is unsupported_response_type.
+  if (p.response_type === undefined) throw parameterError(ctx, 'response_type', 'missing_parameter');
   if (p.response_type !== 'code') {
-    throw new OAuthError('unsupported_response_type', ctx.values.oauthUnsupportedResponseTypeMessage, { reason: p.response_type === undefined ? 'missing_parameter' : 'malformed_parameter' });
+    throw new OAuthError('unsupported_response_type', ctx.values.oauthUnsupportedResponseTypeMessage, { reason: 'malformed_parameter' });
   }
   if ((app.grantTypes !== null && !app.grantTypes.includes('authorization_code')) || (app.responseTypes !== null && !app.responseTypes.includes('code'))) {
     throw new OAuthError('unauthorized_client', ctx.values.oauthUnauthorizedClientMessage, { reason: 'grant_type_not_allowed' });
   }
-  // RFC 6749 §3.3 lets the server refuse a request without scope; a grant always names what it allows.
-  if (p.scope === undefined) throw new OAuthError('invalid_scope', ctx.values.oauthInvalidScopeMessage, { reason: 'missing_parameter' });
-  const scopes = parseScope(p.scope, ctx.values.oauthInvalidScopeMessage);
-  if (!scopes.every((s) => app.scopes.includes(s))) throw new OAuthError('invalid_scope', ctx.values.oauthInvalidScopeMessage, { reason: 'scope_not_allowed' });
-  request.scopes = scopes;
+  // RFC 6749 §3.3: without `scope`, the documented default (`oauthDefaultScopes`), or invalid_scope.
+  request.scopes = grantableScopes(p.scope, app.scopes, ctx.values.oauthInvalidScopeMessage, ctx.values.oauthDefaultScopes);
   const mode = p.response_mode ?? ctx.values.oauthResponseMode;
   if (!(RESPONSE_MODES as readonly string[]).includes(mode) || (app.responseModes !== null && !app.responseModes.includes(mode))) {
     throw new OAuthError('invalid_request', ctx.values.oauthInvalidResponseModeMessage, { reason: 'malformed_parameter' });
@@ -340,11 +341,11 @@ function wantsJson(req: Request): boolean {
 }
 
 /**
- * grant_type=authorization_code (RFC 6749 §4.1.3): the code of this client, not redeemed, not
- * expired, with the same redirect_uri; then one conditional update redeems it and writes the
- * tokens. A second redemption revokes what the first one issued (§4.1.2).
+ * grant_type=authorization_code (RFC 6749 §4.1.3), before the transaction: the code of this
+ * client, not redeemed, not expired, with the same redirect_uri. It becomes `ctx.grant`, so
+ * `beforeToken` sees the grant (its `extra` columns included) it is about to exchange.
  */
-async function authorizationCodeGrant(ctx: TokenContext): Promise<TokenResponse> {
+async function findRedeemableCode(ctx: TokenContext): Promise<Grant> {
   const code = requireParam(ctx.params, 'code');
   const now = ctx.now();
   const invalid = (reason: OAuthErrorReason) => new OAuthError('invalid_grant', ctx.values.oauthInvalidGrantMessage, { reason });
@@ -361,7 +362,15 @@ async function authorizationCodeGrant(ctx: TokenContext): Promise<TokenResponse>
   // A challenge nobody can verify (PKCE disabled since) must not make the code easier to use.
   if (grant.codeChallenge !== null && checks.length === 0) throw invalid('pkce_required');
   for (const check of checks) check.verify(ctx, grant);
+  return grant;
+}
 
+/**
+ * Inside the token transaction: one conditional update redeems the code and writes the tokens.
+ * A second redemption revokes what the first one issued (§4.1.2).
+ */
+async function authorizationCodeGrant(ctx: TokenContext, grant: Grant): Promise<TokenResponse> {
+  const now = ctx.now();
   const access = newAccessToken(ctx);
   const refresh = newRefreshToken(ctx);
   const redeemed = await ctx.store.grants.redeemCode(grant.id, now, {

@@ -156,7 +156,7 @@ async function verifyJwtBearerRequest(tctx: TokenContext): Promise<VerifiedJwtBe
   const accountId = await ctx.methods.accountFromJwtBearerAssertion(verified);
   if (accountId === null) throw assertionError(ctx, 'grant', 'unknown_subject');
 
-  const scopes = grantableScopes(ctx.params.scope, source.scopes, ctx.values.oauthInvalidScopeMessage);
+  const scopes = grantableScopes(ctx.params.scope, source.scopes, ctx.values.oauthInvalidScopeMessage, ctx.values.oauthDefaultScopes);
   ctx.application = app;
   ctx.accountId = accountId;
   return { application: app, accountId, scopes };

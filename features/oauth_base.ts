@@ -39,6 +39,7 @@ const values = {
   oauthDefaultTokenEndpointAuthMethods: value<string[]>(['client_secret_basic', 'client_secret_post'], 'Client-authentication methods of an application whose token_endpoint_auth_method column is NULL.'),
   oauthTokenEndpointAuthMethodsSupported: value<string[] | null>(null, 'Client-authentication methods the server accepts at all; null means every method of the enabled features.', 'nullable-array'),
   oauthApplicationScopes: value<string[]>([], 'Scopes the server knows, advertised as `scopes_supported`.'),
+  oauthDefaultScopes: value<string[] | null>(null, 'Scopes of a request without `scope` (RFC 6749 §3.3) at /authorize, client_credentials and jwt-bearer: null means all the client\'s registered scopes; a list means those of its scopes the client is registered for; `[]` makes `scope` required. A request the default leaves no scope fails with invalid_scope. A refresh without `scope` keeps the grant\'s scopes.', 'nullable-array'),
   oauthMetadataServiceDocumentation: value<string | null>(null, '`service_documentation` of the metadata document.', 'nullable-string'),
   oauthMetadataUiLocalesSupported: value<string[] | null>(null, '`ui_locales_supported` of the metadata document.', 'nullable-array'),
   oauthMetadataOpPolicyUri: value<string | null>(null, '`op_policy_uri` of the metadata document.', 'nullable-string'),

@@ -14,11 +14,19 @@ export function parseScope(scope: string, message: string): string[] {
 }
 
 /**
- * The scopes to grant: the requested ones if all are allowed (else `invalid_scope`), or all
- * the allowed ones when none were requested.
+ * The scopes to grant: the requested ones if all are allowed (else `invalid_scope`). A request
+ * without `scope` gets the documented default (RFC 6749 §3.3, `oauthDefaultScopes`): null means
+ * every allowed scope; a list means those of its scopes that are allowed, so a client never gets
+ * one it is not registered for. A default that leaves nothing (`[]`, or a list the client holds
+ * none of) makes `scope` required: the request fails with `invalid_scope`, the answer §3.3 names.
  */
-export function grantableScopes(requested: string | undefined, allowed: readonly string[], message: string): string[] {
-  if (requested === undefined) return [...allowed];
+export function grantableScopes(requested: string | undefined, allowed: readonly string[], message: string, defaults: readonly string[] | null = null): string[] {
+  if (requested === undefined) {
+    if (defaults === null) return [...allowed];
+    const scopes = defaults.filter((s) => allowed.includes(s));
+    if (scopes.length === 0) throw new OAuthError('invalid_scope', message, { reason: 'missing_parameter' });
+    return [...new Set(scopes)];
+  }
   const scopes = parseScope(requested, message);
   if (!scopes.every((s) => allowed.includes(s))) throw new OAuthError('invalid_scope', message, { reason: 'scope_not_allowed' });
   return scopes;

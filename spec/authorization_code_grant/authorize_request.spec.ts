@@ -134,6 +134,16 @@ describe('authorization_code_grant › authorize request', () => {
 
     it.each([
       ['missing', undefined],
+      ['empty (RFC 6749 §3.1: as if omitted)', ''],
+    ])('answers invalid_request, not unsupported_response_type, for a %s response_type (RFC 6749 §4.1.2.1)', async (_label, responseType) => {
+      const { t, clientId } = await setup();
+      const res = await authorize(t, { client_id: clientId, redirect_uri: REDIRECT, response_type: responseType, scope: 'books.read', state: 'xyz' });
+      expect(res.status).toBe(302);
+      expect(res.headers['cache-control']).toBe('no-store');
+      expect(res.headers.location).toBe(back("error=invalid_request&error_description=Invalid+or+missing+%27response_type%27&state=xyz"));
+    });
+
+    it.each([
       ['token', 'token'],
       ['code token', 'code token'],
     ])('answers unsupported_response_type for a %s response_type', async (_label, responseType) => {
@@ -144,8 +154,6 @@ describe('authorization_code_grant › authorize request', () => {
     });
 
     it.each([
-      ['missing', undefined],
-      ['empty', ''],
       ['blank', '   '],
       ['outside the application’s scopes', 'books.read admin'],
       ['malformed', 'books.read "x"'],
@@ -184,7 +192,7 @@ describe('authorization_code_grant › authorize request', () => {
     it('omits state when the request had none, and keeps the redirect URI’s own query', async () => {
       const { t } = await setup();
       const { clientId } = await t.createClient({ redirectUri: [`${REDIRECT}?tenant=a`] });
-      const res = await authorize(t, { client_id: clientId, redirect_uri: `${REDIRECT}?tenant=a`, scope: 'books.read' });
+      const res = await authorize(t, { client_id: clientId, redirect_uri: `${REDIRECT}?tenant=a`, response_type: 'token', scope: 'books.read' });
       expect(res.status).toBe(302);
       expect(res.headers.location).toBe(`${REDIRECT}?tenant=a&error=unsupported_response_type&error_description=Unsupported+response+type&iss=${encodeURIComponent(ISSUER)}`);
     });

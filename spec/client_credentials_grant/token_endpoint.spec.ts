@@ -105,3 +105,26 @@ describe('client_credentials_grant › token_endpoint', () => {
     expect(api.body).toEqual({ books: [], scopes: ['books.read'] });
   });
 });
+
+describe('client_credentials_grant › default scopes (RFC 6749 §3.3, oauthDefaultScopes)', () => {
+  it('grants the default list intersected with the application’s scopes to a request without scope', async () => {
+    const r = await buildApp({ enable: ['client_credentials_grant'], oauthDefaultScopes: ['books.write', 'profile'] });
+    const c = await r.createClient({ scopes: ['books.read', 'books.write'] });
+    const res = await tokenRequest(r, c);
+    expect(res.status).toBe(200);
+    expectNoStore(res);
+    expect(res.body).toEqual(tokenBody('books.write'));
+  });
+
+  it.each([
+    ['[] (scope required)', []],
+    ['a list the application holds none of', ['profile']],
+  ])('answers invalid_scope to a request without scope when the default is %s, and writes nothing', async (_label, defaults) => {
+    const r = await buildApp({ enable: ['client_credentials_grant'], oauthDefaultScopes: defaults });
+    const c = await r.createClient({ scopes: ['books.read'] });
+    expectTokenError(await tokenRequest(r, c), 'invalid_scope', 'Invalid scope');
+    expect(await countGrants(r)).toBe(0);
+    const ok = await tokenRequest(r, c, { grant_type: 'client_credentials', scope: 'books.read' });
+    expect(ok.body).toEqual(tokenBody('books.read'));
+  });
+});
