@@ -57,14 +57,47 @@ function list(v: string | string[] | undefined, sep = ' '): string[] | undefined
   return (Array.isArray(v) ? v : v.split(sep)).map((s) => s.trim()).filter(Boolean);
 }
 
-function checkUri(kind: string, uri: string): void {
+/** RFC 3986 §2: the characters a URI may hold (unreserved, reserved, and `%` of a pct-encoded octet). */
+const URI_CHARACTERS = /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]*$/;
+/** RFC 3986 Appendix B: scheme, authority, path and query of a URI reference (a fragment is refused before). */
+const URI_PARTS = /^([^:/?#]+):(?:\/\/([^/?#]*))?([^?#]*)(\?[^#]*)?$/;
+
+/**
+ * An absolute URI without fragment (RFC 6749 §3.1.2), valid per RFC 3986: no whitespace,
+ * control or non-ASCII characters, pct-encodings complete, a scheme, and a form the WHATWG
+ * parser (`new URL`) keeps as is but for the case of the scheme, the authority's normal form
+ * (host case, IP address forms, default port) and the `/` of an empty path. So `https://a.example/x y`, `/cb`, `https:a.example/cb` and
+ * `https://a.example/a/../cb` are refused rather than stored as something else.
+ */
+function checkUri(kind: string, uri: unknown): void {
+  if (typeof uri !== 'string') throw new TypeError(`createApplication(): ${kind} ${JSON.stringify(uri)} must be a string`);
+  const label = `createApplication(): ${kind} '${uri}'`;
+  if (!URI_CHARACTERS.test(uri)) throw new TypeError(`${label} contains whitespace, a control or non-ASCII character, or another character RFC 3986 §2 does not allow`);
+  if (/%(?![0-9A-Fa-f]{2})/.test(uri)) throw new TypeError(`${label} has an incomplete percent-encoding (RFC 3986 §2.1)`);
+  if (uri.includes('#')) throw new TypeError(`${label} must not have a fragment (RFC 6749 §3.1.2)`);
+  const parts = URI_PARTS.exec(uri);
+  if (!parts || !/^[A-Za-z][A-Za-z0-9+.-]*$/.test(parts[1]!)) throw new TypeError(`${label} is not an absolute URI (RFC 3986 §4.3)`);
   let u: URL;
   try {
     u = new URL(uri);
   } catch {
-    throw new TypeError(`createApplication(): ${kind} '${uri}' is not an absolute URI`);
+    throw new TypeError(`${label} is not a valid URI (RFC 3986 §3)`);
   }
-  if (u.hash || uri.includes('#')) throw new TypeError(`createApplication(): ${kind} '${uri}' must not have a fragment (RFC 6749 §3.1.2)`);
+  const [, scheme, authority, path, query = ''] = parts;
+  // The authority as the parser normalised it (host case, IP address forms, default port): only
+  // whether there is one, and the scheme, path and query, must come out as written.
+  const normalisedAuthority = /^[^:]+:\/\/([^/?#]*)/.exec(u.href)?.[1];
+  const host = authority === undefined ? '' : `//${normalisedAuthority ?? authority}`;
+  const expected = `${scheme!.toLowerCase()}:${host}${path === '' && u.pathname === '/' ? '/' : path}${query}`;
+  if (expected !== u.href) throw new TypeError(`${label} is not in RFC 3986 normal form (it would be read as ${JSON.stringify(u.href)})`);
+}
+
+/** Redirect URIs: an array as given (each entry checked whole), or one space-separated string. */
+function uriList(v: unknown): unknown[] {
+  if (v === undefined) return [];
+  if (Array.isArray(v)) return v;
+  if (typeof v === 'string') return v.split(' ').filter(Boolean);
+  throw new TypeError('createApplication(): redirectUri must be a string or an array of strings');
 }
 
 /** RFC 7591 §2: `authorization_code` when grant_types is omitted; `refresh_token` goes with it when enabled. */
@@ -77,7 +110,7 @@ function defaultGrantTypes(rt: Runtime): string[] {
 
 export async function createApplication(rt: Runtime, input: CreateApplicationInput): Promise<CreatedApplication> {
   if (!input || typeof input.name !== 'string' || input.name.trim() === '') throw new TypeError('createApplication(): name is required');
-  const redirectUris = list(input.redirectUri) ?? [];
+  const redirectUris = uriList(input.redirectUri);
   for (const uri of redirectUris) checkUri('redirect URI', uri);
   const scopes = list(input.scopes) ?? [];
   for (const s of scopes) if (!isScopeToken(s)) throw new TypeError(`createApplication(): '${s}' is not a valid scope (RFC 6749 §3.3)`);
@@ -111,7 +144,7 @@ export async function createApplication(rt: Runtime, input: CreateApplicationInp
     name: input.name,
     description: input.description ?? null,
     homepageUrl: input.homepageUrl ?? null,
-    redirectUris,
+    redirectUris: redirectUris as string[],
     clientId,
     clientSecretHash: clientSecret === undefined ? null : await m.secretHash(clientSecret),
     clientSecretEncrypted,
