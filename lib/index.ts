@@ -10,7 +10,7 @@
  * app.use(auth);
  * ```
  */
-export { oauth, type OAuthOptions, type OAuthRouter } from './oauth';
+export { oauth, type OAuthOptions, type OAuthRouter, type WellKnownOptions } from './oauth';
 export { OAuthError, statusFor, type OAuthErrorCode, type OAuthErrorReason, type OAuthErrorOptions } from './errors';
 export type { OAuthContext, TokenContext, OAuthValues, OAuthMethods, OAuthParams } from './context';
 export type { OAuthAuthorization } from './resource';

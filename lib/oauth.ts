@@ -46,8 +46,37 @@ export interface OAuthRouter extends Router {
   requireOauthAuthorization(...scopes: string[]): RequestHandler;
   /** Registers a client application; the secret is returned once and stored bcrypt-hashed. */
   createApplication(input: CreateApplicationInput): Promise<CreatedApplication>;
+  /**
+   * RFC 8414 §3.1 for a router mounted under a prefix: clients of the issuer
+   * `https://host/oauth` look for its metadata at `/.well-known/oauth-authorization-server/oauth`,
+   * between the host and the path, outside the router. This returns a small router that the host
+   * mounts at its root, serving there the same document as the router's own metadata route
+   * (same headers, hooks and errors; other methods get 405 with `Allow`).
+   *
+   * The path comes from the `issuer` option's path when `issuer` is set. Without `issuer`
+   * (development), pass `mountPath`, the path the router is mounted at: a router cannot learn it
+   * before its first request, and discovery is usually a client's first request.
+   *
+   * @throws TypeError when neither `issuer` nor `mountPath` gives the path, when `mountPath` is
+   *   not a path (`/segment…`, no trailing slash, query or fragment), or when it disagrees with
+   *   the issuer's path.
+   * @example
+   * ```ts
+   * const auth = oauth({ db, issuer: 'https://auth.example.com/oauth' });
+   * app.use('/oauth', auth);
+   * app.use(auth.wellKnown()); // GET /.well-known/oauth-authorization-server/oauth
+   * // without an issuer: app.use(auth.wellKnown({ mountPath: '/oauth' }));
+   * ```
+   */
+  wellKnown(options?: WellKnownOptions): Router;
   /** The enabled feature ids, dependencies included. */
   readonly features: readonly string[];
+}
+
+/** Options of `auth.wellKnown()`. */
+export interface WellKnownOptions {
+  /** Where the OAuth router is mounted (`app.use('/oauth', auth)` → `'/oauth'`); required without `issuer`. */
+  mountPath?: string;
 }
 
 /**
@@ -107,7 +136,58 @@ export function oauth<const E extends readonly FeatureId[] = readonly []>(option
   router.migrate = () => runMigrations(rt.db, rt.schema, rt.tables);
   router.requireOauthAuthorization = (...scopes: string[]) => requireOauthAuthorization(rt, scopes);
   router.createApplication = (input: CreateApplicationInput) => createApplication(rt, input);
+  const metadata = routes.get(`GET ${pathKey(rt.routePaths.get('oauth_server_metadata')!)}`)!;
+  router.wellKnown = (opts: WellKnownOptions = {}) => wellKnownRouter(rt, metadata, wellKnownMountPath(rt, opts));
   return router;
+}
+
+/** RFC 8414 §3.1: the well-known URI suffix registered by §7.3, whatever the router's own route is called. */
+const WELL_KNOWN_METADATA = '/.well-known/oauth-authorization-server';
+
+/** The mount path `wellKnown()` serves: the issuer's path when configured, else `mountPath`. */
+function wellKnownMountPath(rt: Runtime, opts: WellKnownOptions): string {
+  if (opts === null || typeof opts !== 'object') throw new TypeError('wellKnown(): options must be an object ({ mountPath })');
+  let given: string | undefined;
+  if (opts.mountPath !== undefined) {
+    const p = opts.mountPath;
+    if (typeof p !== 'string' || !(p === '' || p === '/' || /^(\/[A-Za-z0-9\-._~!$&'()*+,;=:@%]+)+$/.test(p))) {
+      throw new TypeError(`wellKnown(): mountPath must be the path the router is mounted at, like '/oauth' (no trailing slash, query or fragment); got ${JSON.stringify(p)}`);
+    }
+    given = p === '/' ? '' : p;
+  }
+  // The issuer option has passed issuerProblem(): absolute, no query, fragment or trailing slash.
+  const fromIssuer = rt.issuer === undefined ? undefined : new URL(rt.issuer).pathname.replace(/\/$/, '');
+  if (fromIssuer !== undefined && given !== undefined && given !== fromIssuer) {
+    throw new TypeError(`wellKnown(): mountPath ${JSON.stringify(given)} disagrees with the path of the issuer ${JSON.stringify(rt.issuer)}; RFC 8414 §3.1 derives the well-known URI from the issuer, so omit mountPath`);
+  }
+  const path = given ?? fromIssuer;
+  if (path === undefined) throw new TypeError("wellKnown(): without an 'issuer' option, pass the path the router is mounted at: auth.wellKnown({ mountPath: '/oauth' })");
+  return path;
+}
+
+/**
+ * Serves `/.well-known/oauth-authorization-server<mountPath>` with the router's own metadata
+ * handler, run as if the request had come through the mount path (`req.baseUrl`), so a derived
+ * issuer and every endpoint URL are those of the mounted router.
+ */
+function wellKnownRouter(rt: Runtime, metadata: (req: Request, res: Response) => Promise<void>, mountPath: string): Router {
+  const target = pathKey(`${WELL_KNOWN_METADATA}${mountPath}`);
+  const wellKnown = express.Router();
+  wellKnown.use(function oauthWellKnown(req: Request, res: Response, next: NextFunction) {
+    if (pathKey(req.path) !== target) return next();
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      const baseUrl = req.baseUrl;
+      req.baseUrl = mountPath;
+      return void metadata(req, res)
+        .finally(() => {
+          req.baseUrl = baseUrl;
+        })
+        .catch(next);
+    }
+    const ctx = new ContextImpl(rt, req, res);
+    answer(rt, ctx, undefined, async () => answerOtherMethod(ctx, ['GET', 'HEAD'])).catch(next);
+  });
+  return wellKnown;
 }
 
 /** Express's default matching: case-insensitive, one trailing slash allowed. */

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import session from 'express-session';
 import type { Express, NextFunction, Request, Response } from 'express';
+import type { OAuthRouter } from '../../lib';
 import { buildApp, closeAll, MOUNT } from '../support/build_app';
 import { listen, runClient } from '../support/interop';
 
@@ -15,7 +16,7 @@ declare module 'express-session' {
 }
 
 /** The host's side: a session, a login page that logs "alice" in, Passport-style `req.user`. */
-function host(app: Express): void {
+function host(app: Express, auth: OAuthRouter): void {
   app.use(session({ secret: 'interop-session-secret', resave: false, saveUninitialized: false }));
   app.use(function sessionUser(req: Request, _res: Response, next: NextFunction) {
     if (req.session.userId) (req as Request & { user?: { id: string } }).user = { id: req.session.userId };
@@ -27,12 +28,7 @@ function host(app: Express): void {
     res.redirect(302, returnTo);
   });
   // RFC 8414 §3.1: under a path, the well-known URI goes between the host and the path.
-  if (MOUNT) {
-    app.get(`/.well-known/oauth-authorization-server${MOUNT}`, async function mountedMetadata(req: Request, res: Response) {
-      const upstream = await fetch(`${req.protocol}://${req.get('host')}${MOUNT}/.well-known/oauth-authorization-server`);
-      res.status(upstream.status).json(await upstream.json());
-    });
-  }
+  if (MOUNT) app.use(auth.wellKnown({ mountPath: MOUNT }));
 }
 
 interface ClientOutput {
