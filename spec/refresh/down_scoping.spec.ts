@@ -106,8 +106,8 @@ describe('refresh › down_scoping', () => {
     const introspect = (token: string) =>
       t.agent.post(t.path('/introspect')).set('Authorization', basic(client.clientId, client.clientSecret)).type('form').send({ token });
     expect((await introspect(narrow.body.access_token)).body).toEqual(expect.objectContaining({ active: true, scope: 'books.read', token_type: 'Bearer' }));
-    const refresh = (await introspect(narrow.body.refresh_token)).body;
-    expect(refresh).toEqual(expect.objectContaining({ active: true, scope: 'books.read books.write' }));
-    expect(refresh).not.toHaveProperty('token_type'); // RFC 7662 §2.2: an access token's type only
+    const described = (await introspect(narrow.body.refresh_token)).body;
+    expect(described).toEqual(expect.objectContaining({ active: true, scope: 'books.read books.write' }));
+    expect(described).not.toHaveProperty('token_type'); // RFC 7662 §2.2: an access token's type only
   });
 });
