@@ -76,6 +76,12 @@ oauth({ db, oauthAccessTokenExpiresIn: () => '600' });
 // @ts-expect-error a value outside a literal union
 oauth({ db, enable: ['refresh'], oauthRefreshTokenProtectionPolicy: 'sometimes' });
 
+// @ts-expect-error a log level the default logger does not have
+oauth({ db, oauthLogLevel: 'debug' });
+
+// A ctx.db handle is a knex instance in hooks.
+oauth({ db, beforeToken: async (ctx) => void (await ctx.db('audit').insert({ at: new Date() })) });
+
 // @ts-expect-error an option of a feature that is not enabled
 oauth({ db, enable: ['client_credentials_grant'], oauthRefreshTokenExpiresIn: 3600 });
 
