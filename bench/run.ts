@@ -15,19 +15,18 @@
  *
  * Environment: BENCH_ONLY=token,protected,refresh (a subset), BENCH_ROUNDS, BENCH_DURATION, BENCH_WARM_UP,
  * BENCH_CONNECTIONS, BENCH_SQLITE=file|memory, BENCH_SQLITE_SYNCHRONOUS=FULL|NORMAL, and
- * BENCH_SQLITE_PRAGMAS=a=1,b=2 for pragmas to try on top (e.g. wal_autocheckpoint=4000).
+ * BENCH_SQLITE_PRAGMAS=a=1,b=2 for pragmas to try on top (e.g. wal_autocheckpoint=4000), and
+ * BENCH_DATABASE_URL=postgres://… to run on PostgreSQL instead (a fresh schema, BENCH_PG_POOL
+ * connections, default 4; the SQLite floors are then reported, not enforced as the same bar).
  */
 import autocannon from 'autocannon';
 import express, { type Request, type Response } from 'express';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { oauth } from '../lib';
 import { randomToken, sha256 } from '../lib/crypto';
 import { Store } from '../lib/store';
 import { resolveSchema } from '../lib/store/schema';
-import { basic, benchMain, listen, pinningNote, sqliteDb, startServer } from './support';
+import { basic, benchDatabase, benchMain, listen, pinningNote, startServer } from './support';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
@@ -51,6 +50,8 @@ for (const name of ONLY) if (!(name in TARGETS)) throw new Error(`BENCH_ONLY: un
 
 /** What the serving child tells the runner once both apps listen. */
 interface Setup {
+  /** The database the server ran on. */
+  label: string;
   bare: string;
   ours: string;
   clientId: string;
@@ -63,11 +64,12 @@ interface Setup {
 // The serving child.
 
 async function serve(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'eof-bench-'));
   // WAL, as any SQLite server should run: a commit appends to the log instead of rewriting a
-  // rollback journal. synchronous stays FULL (every commit durable) unless BENCH_SQLITE_SYNCHRONOUS says otherwise.
+  // rollback journal. synchronous stays FULL (every commit durable) unless BENCH_SQLITE_SYNCHRONOUS
+  // says otherwise. PostgreSQL with BENCH_DATABASE_URL.
   const pragmas = [`synchronous = ${SQLITE_SYNCHRONOUS}`, ...(process.env.BENCH_SQLITE_PRAGMAS ?? '').split(',').filter(Boolean)];
-  const db = sqliteDb(SQLITE_STORAGE === 'memory' ? ':memory:' : join(dir, 'bench.sqlite3'), pragmas);
+  const database = await benchDatabase('run', { file: SQLITE_STORAGE === 'memory' ? ':memory:' : undefined, pragmas });
+  const { db } = database;
   const auth = oauth({ db, issuer: 'http://127.0.0.1', enable: ['client_credentials_grant', 'refresh'] });
   await auth.migrate();
   const { clientId, clientSecret, application } = await auth.createApplication({ name: 'Bench client', scopes: ['profile'], redirectUri: ['https://bench.example/cb'], grantTypes: ['client_credentials', 'refresh_token'] });
@@ -128,7 +130,7 @@ async function serve(): Promise<void> {
     }
   });
 
-  const setup: Setup = { bare: bareOrigin, ours: ourOrigin, clientId, clientSecret: clientSecret!, accessToken, refreshTokens };
+  const setup: Setup = { label: database.label, bare: bareOrigin, ours: ourOrigin, clientId, clientSecret: clientSecret!, accessToken, refreshTokens };
   process.send!(setup);
   // The runner asks for this process's CPU time around each round: server CPU per request is a
   // measure that holds up better than req/s on a machine shared with other work.
@@ -141,10 +143,7 @@ async function serve(): Promise<void> {
   process.on('disconnect', () => {
     bareServer.close();
     ourServer.close();
-    db.destroy().finally(() => {
-      rmSync(dir, { recursive: true, force: true });
-      process.exit(0);
-    });
+    database.close().finally(() => process.exit(0));
   });
 }
 
@@ -245,7 +244,7 @@ async function main(): Promise<void> {
   const setup = started.setup;
   console.log(`express-oauth-features bench: ${CONNECTIONS} connections, ${ROUNDS} pairs of ${DURATION} s rounds after a ${WARM_UP} s warm-up (refresh: ${REFRESH_AMOUNT} requests), median pair`);
   console.log(pinningNote());
-  console.log(`${SQLITE_STORAGE === 'memory' ? 'SQLite in-memory database' : `SQLite file database (WAL, synchronous=${SQLITE_SYNCHRONOUS})`}, default options, client secret bcrypt cost 10 (verified-secret cache on, the default)\n`);
+  console.log(`${setup.label}, default options, client secret bcrypt cost 10 (verified-secret cache on, the default)\n`);
 
   const form = { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(setup.clientId, setup.clientSecret) };
   const tokenPost = (origin: string): autocannon.Options => ({ url: `${origin}/token`, method: 'POST', headers: form, body: 'grant_type=client_credentials', duration: DURATION });

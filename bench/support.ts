@@ -8,7 +8,10 @@ import knex, { type Knex } from 'knex';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { availableParallelism } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** The CPU of the serving child and the CPU of the load generator. */
 export const SERVER_CPU = process.env.BENCH_SERVER_CPU ?? '1';
@@ -73,6 +76,50 @@ export function sqliteDb(filename: string, pragmas: readonly string[] = []): Kne
       },
     },
   });
+}
+
+/** A bench database: a SQLite file (or memory) by default, a fresh PostgreSQL schema when BENCH_DATABASE_URL is set. */
+export interface BenchDatabase {
+  db: Knex;
+  /** What the output says it ran on. */
+  label: string;
+  /** Closes the pool and removes the database. */
+  close(): Promise<void>;
+}
+
+/**
+ * `name` tells apart several databases of one run. On PostgreSQL (BENCH_DATABASE_URL) each is its
+ * own schema, dropped by `close()`, with a pool of BENCH_PG_POOL (default 4) connections.
+ */
+export async function benchDatabase(name: string, sqlite: { file?: string; pragmas?: readonly string[] } = {}): Promise<BenchDatabase> {
+  const url = process.env.BENCH_DATABASE_URL;
+  if (url) {
+    const schema = `bench_${name}_${randomBytes(3).toString('hex')}`;
+    const pool = Number(process.env.BENCH_PG_POOL ?? 4);
+    const admin = knex({ client: 'pg', connection: url, pool: { min: 0, max: 1 } });
+    await admin.raw('create schema ??', [schema]);
+    const db = knex({ client: 'pg', connection: url, searchPath: [schema], pool: { min: 0, max: pool } });
+    return {
+      db,
+      label: `PostgreSQL (pool ${pool})`,
+      async close() {
+        await db.destroy();
+        await admin.raw('drop schema ?? cascade', [schema]);
+        await admin.destroy();
+      },
+    };
+  }
+  const dir = sqlite.file === ':memory:' ? undefined : mkdtempSync(join(tmpdir(), `eof-bench-${name}-`));
+  const db = sqliteDb(dir ? join(dir, sqlite.file ?? `${name}.sqlite3`) : ':memory:', sqlite.pragmas);
+  const pragmas = sqlite.pragmas?.length ? `, ${sqlite.pragmas.join(', ')}` : '';
+  return {
+    db,
+    label: dir ? `SQLite file (WAL${pragmas})` : `SQLite in memory${pragmas}`,
+    async close() {
+      await db.destroy();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Listens on a free loopback port. */

@@ -21,16 +21,12 @@
  */
 import autocannon from 'autocannon';
 import express, { type Request, type Response } from 'express';
-import knex, { type Knex } from 'knex';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { generateKeyPair, SignJWT } from 'jose';
 import { oauth } from '../lib';
-import { basic, benchMain, listen, pinningNote, sqliteDb, startServer } from './support';
+import { basic, benchDatabase, benchMain, listen, pinningNote, startServer } from './support';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 6);
 const PROBE_CONNECTIONS = Number(process.env.BENCH_PROBE_CONNECTIONS ?? 2);
@@ -41,6 +37,8 @@ const FLOODS = ['none', 'control', 'assertion', 'hanging jwks'] as const;
 type Flood = (typeof FLOODS)[number];
 
 interface Setup {
+  /** The database it ran on. */
+  label: string;
   origin: string;
   accessToken: string;
   /** A known client id (client_secret_basic, registered for the jwt-bearer grant). */
@@ -54,27 +52,9 @@ interface Setup {
 // The serving child.
 
 async function serve(): Promise<void> {
-  const url = process.env.BENCH_DATABASE_URL;
-  let db: Knex;
-  let cleanup: () => Promise<void>;
-  if (url) {
-    const schema = `bench_${randomBytes(4).toString('hex')}`;
-    const admin = knex({ client: 'pg', connection: url, pool: { min: 0, max: 1 } });
-    await admin.raw('create schema ??', [schema]);
-    db = knex({ client: 'pg', connection: url, searchPath: [schema], pool: { min: 0, max: 4 } });
-    cleanup = async () => {
-      await db.destroy();
-      await admin.raw('drop schema ?? cascade', [schema]);
-      await admin.destroy();
-    };
-  } else {
-    const dir = mkdtempSync(join(tmpdir(), 'eof-stall-'));
-    db = sqliteDb(join(dir, 'oauth.sqlite3'));
-    cleanup = async () => {
-      await db.destroy();
-      rmSync(dir, { recursive: true, force: true });
-    };
-  }
+  const database = await benchDatabase('stall');
+  const { db } = database;
+  const cleanup = () => database.close();
 
   // A jwks_uri that accepts the connection and never answers (until the fetch times out).
   const hanging = createServer(() => undefined);
@@ -109,6 +89,7 @@ async function serve(): Promise<void> {
       .sign(privateKey);
   const many = (iss: string) => Promise.all(Array.from({ length: 2000 }, () => assertion(iss)));
   process.send!({
+    label: database.label,
     origin,
     accessToken,
     knownClientId: known.clientId,
@@ -157,8 +138,7 @@ function floodOptions(setup: Setup, flood: Exclude<Flood, 'none'>): autocannon.O
 
 async function runner(): Promise<void> {
   const { setup, child: server } = await startServer<Setup>();
-  const db = process.env.BENCH_DATABASE_URL ? 'PostgreSQL (pool 4)' : 'SQLite file, WAL';
-  console.log(`transaction stall bench: ${db}; GET /api/me on ${PROBE_CONNECTIONS} connections for ${DURATION} s beside each flood (${FLOOD_CONNECTIONS} connections); ${pinningNote()}`);
+  console.log(`transaction stall bench: ${setup.label}; GET /api/me on ${PROBE_CONNECTIONS} connections for ${DURATION} s beside each flood (${FLOOD_CONNECTIONS} connections); ${pinningNote()}`);
   console.log('flood          | /api/me req/s |  p50 ms |  p99 ms |  max ms | flood answers');
   for (const flood of FLOODS) {
     const probe = run({ url: `${setup.origin}/api/me`, connections: PROBE_CONNECTIONS, duration: DURATION, headers: { authorization: `Bearer ${setup.accessToken}` }, timeout: 30 });
