@@ -290,7 +290,8 @@ async function main(): Promise<void> {
   }
   console.log('');
   for (const r of results) console.log(`${r.name}: ${r.ratio.toFixed(2)}x bare, pairs ${r.spread[0].toFixed(2)}–${r.spread[1].toFixed(2)}x (server CPU per request: ${r.cpuRatio.toFixed(2)}x)`);
-  process.exitCode = missed ? 1 : 0;
+  // The floors were measured on SQLite; a PostgreSQL run depends on its server and is reported only.
+  process.exitCode = missed && !process.env.BENCH_DATABASE_URL ? 1 : 0;
 }
 
 benchMain(serve, main);
