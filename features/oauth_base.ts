@@ -13,13 +13,14 @@ import { bcryptHash, randomToken, sha256 } from '../lib/crypto';
 import { requireParam } from '../lib/http/params';
 import { setNoCache } from '../lib/http/no_cache';
 import type { LogLevel } from '../lib/log';
-import { applicationValues, grantValues } from '../lib/store/schema';
+import { applicationValues, grantValues, schemaVersionValues } from '../lib/store/schema';
 import type { Application } from '../lib/store';
 
 const values = {
   // (a) tables and columns
   ...applicationValues,
   ...grantValues,
+  ...schemaVersionValues,
   // (b) lifetimes and limits
   oauthAccessTokenExpiresIn: value(3600, 'Access token lifetime, in seconds (also `expires_in` of token responses).'),
   oauthClientSecretHashCost: value(10, 'bcrypt cost for new client secrets, and for the dummy check an unknown client id pays. After raising it, a wrong secret of a client hashed at the old cost is answered faster than an unknown id (which tells the two apart) until that secret is rotated.'),

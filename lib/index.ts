@@ -10,7 +10,8 @@
  * app.use(auth);
  * ```
  */
-export { oauth, type OAuthOptions, type OAuthRouter, type WellKnownOptions } from './oauth';
+export { oauth, type MigrateOptions, type OAuthOptions, type OAuthRouter, type WellKnownOptions } from './oauth';
+export type { OAuthMigration } from './migrations';
 export { OAuthError, statusFor, type OAuthErrorCode, type OAuthErrorReason, type OAuthErrorOptions } from './errors';
 export type { OAuthContext, TokenContext, OAuthValues, OAuthMethods, OAuthParams } from './context';
 export type { OAuthAuthorization } from './resource';

@@ -13,7 +13,7 @@ import { renderJsonError } from './http/error_handler';
 import { parseBody, parseQuery } from './http/params';
 import { requestOrigin, varyOnDerivedIssuer } from './http/origin';
 import type { OAuthLogger } from './log';
-import { migrate as runMigrations } from './migrations';
+import { knexMigrations, migrate as runMigrations, migrationSql, type OAuthMigration } from './migrations';
 import { routeHookName } from './options';
 import { report } from './report';
 import { requireOauthAuthorization } from './resource';
@@ -40,8 +40,23 @@ export type OAuthOptions<E extends readonly FeatureId[]> = {
 
 /** The router `oauth()` returns: mount it with `app.use(auth)` or `app.use('/oauth', auth)`. */
 export interface OAuthRouter extends Router {
-  /** Creates or updates the tables of the enabled features, under the configured names. Idempotent. */
-  migrate(): Promise<void>;
+  /**
+   * Brings the tables of the enabled features, under the configured names, to the last schema
+   * version, recording each version applied in `oauthSchemaVersionsTable`: creates missing
+   * tables (a feature enabled later included), adopts tables from before versions, applies later
+   * versions once. Idempotent; safe when several processes migrate at once. Call it before serving.
+   */
+  migrate(options?: MigrateOptions & { dryRun?: false }): Promise<void>;
+  /** With `dryRun: true`: the SQL statements `migrate()` would run now, without running them (`[]` when up to date). */
+  migrate(options: MigrateOptions & { dryRun: true }): Promise<string[]>;
+  migrate(options?: MigrateOptions): Promise<void | string[]>;
+  /**
+   * The same schema versions as a knex migration source, for teams that run their own
+   * migrations: `await db.migrate.latest({ migrationSource: auth.knexMigrations() })`. One
+   * migration per version and enabled table (`0001_initial_schema_oauth_grants`), with `down`;
+   * knex records them in its own table, not in `oauthSchemaVersionsTable`.
+   */
+  knexMigrations(): Knex.MigrationSource<OAuthMigration>;
   /** A middleware that requires a valid bearer token carrying all of `scopes` (RFC 6750). */
   requireOauthAuthorization(...scopes: string[]): RequestHandler;
   /** Registers a client application; the secret is returned once and stored bcrypt-hashed. */
@@ -71,6 +86,12 @@ export interface OAuthRouter extends Router {
   wellKnown(options?: WellKnownOptions): Router;
   /** The enabled feature ids, dependencies included. */
   readonly features: readonly string[];
+}
+
+/** Options of `auth.migrate()`. */
+export interface MigrateOptions {
+  /** Resolve to the SQL statements instead of running them. */
+  dryRun?: boolean;
 }
 
 /** Options of `auth.wellKnown()`. */
@@ -133,7 +154,9 @@ export function oauth<const E extends readonly FeatureId[] = readonly []>(option
   });
 
   Object.defineProperty(router, 'features', { value: Object.freeze(rt.features.map((f) => f.id)), enumerable: true });
-  router.migrate = () => runMigrations(rt.db, rt.schema, rt.tables);
+  router.migrate = ((opts: MigrateOptions = {}) =>
+    opts.dryRun ? migrationSql(rt.db, rt.schema, rt.tables) : runMigrations(rt.db, rt.schema, rt.tables)) as OAuthRouter['migrate'];
+  router.knexMigrations = () => knexMigrations(rt.schema, rt.tables);
   router.requireOauthAuthorization = (...scopes: string[]) => requireOauthAuthorization(rt, scopes);
   router.createApplication = (input: CreateApplicationInput) => createApplication(rt, input);
   const metadata = routes.get(`GET ${pathKey(rt.routePaths.get('oauth_server_metadata')!)}`)!;

@@ -68,6 +68,17 @@ export const JTI_COLUMNS = {
   expiresAt: 'expires_at',
 } as const;
 
+/**
+ * The schema versions `migrate()` has applied, one row per table and version (see
+ * lib/migrations/index.ts): kept so that a later release alters or backfills only what is due.
+ */
+export const SCHEMA_VERSION_COLUMNS = {
+  tableName: 'table_name',
+  version: 'version',
+  description: 'description',
+  appliedAt: 'applied_at',
+} as const;
+
 type Cap<S extends string> = Capitalize<S>;
 type ColumnValues<P extends string, C extends Record<string, string>> = {
   [K in keyof C & string as `${P}${K extends 'codeHash' ? 'Code' : Cap<K>}Column`]: ValueDef<string>;
@@ -114,6 +125,11 @@ export const jtiValues = {
   ...columnValues('oauthJwtJtis', 'oauth_jwt_jtis', JTI_COLUMNS),
 };
 
+export const schemaVersionValues = {
+  oauthSchemaVersionsTable: value('oauth_schema_versions', 'Table of the schema versions `migrate()` has applied: one row per table and version, with its description and time.'),
+  ...columnValues('oauthSchemaVersions', 'oauth_schema_versions', SCHEMA_VERSION_COLUMNS),
+};
+
 export interface TableNames<C extends Record<string, string>> {
   table: string;
   columns: { [K in keyof C]: string };
@@ -124,6 +140,7 @@ export interface Schema {
   grants: TableNames<typeof GRANT_COLUMNS>;
   retiredRefreshTokens: TableNames<typeof RETIRED_REFRESH_TOKEN_COLUMNS>;
   jtis: TableNames<typeof JTI_COLUMNS>;
+  schemaVersions: TableNames<typeof SCHEMA_VERSION_COLUMNS>;
 }
 
 function resolveTable<C extends Record<string, string>>(values: Record<string, unknown>, tableKey: string, prefix: string, columns: C): TableNames<C> {
@@ -144,10 +161,11 @@ export function resolveSchema(values: Record<string, unknown>): Schema {
     grants: resolveTable(withDefaults('oauthGrantsTable', 'oauth_grants'), 'oauthGrantsTable', 'oauthGrants', GRANT_COLUMNS),
     retiredRefreshTokens: resolveTable(withDefaults('oauthRetiredRefreshTokensTable', 'oauth_retired_refresh_tokens'), 'oauthRetiredRefreshTokensTable', 'oauthRetiredRefreshTokens', RETIRED_REFRESH_TOKEN_COLUMNS),
     jtis: resolveTable(withDefaults('oauthJwtJtisTable', 'oauth_jwt_jtis'), 'oauthJwtJtisTable', 'oauthJwtJtis', JTI_COLUMNS),
+    schemaVersions: resolveTable(withDefaults('oauthSchemaVersionsTable', 'oauth_schema_versions'), 'oauthSchemaVersionsTable', 'oauthSchemaVersions', SCHEMA_VERSION_COLUMNS),
   };
 }
 
 /** The value names that make up the schema: these must be constants (they are read at start-up). */
 export function isSchemaValue(name: string): boolean {
-  return /^oauth(Applications|Grants|RetiredRefreshTokens|JwtJtis)(Table|.*Column)$/.test(name);
+  return /^oauth(Applications|Grants|RetiredRefreshTokens|JwtJtis|SchemaVersions)(Table|.*Column)$/.test(name);
 }

@@ -63,9 +63,10 @@ describe('oauth_base › storage', () => {
     expect(await t.db('oauth_applications').count({ n: '*' })).toEqual([{ n: isPostgres ? '1' : 1 }]);
   });
 
-  it('migrate() adds a missing column, with its index, to an existing table and keeps the rows', async () => {
+  it('migrate() adds a missing column, with its index, to an existing table from before schema versions and keeps the rows', async () => {
     const t = await buildApp({ enable: ['client_credentials_grant'] });
     const c = await t.createClient();
+    await t.db.schema.dropTable('oauth_schema_versions');
     await t.db.schema.alterTable('oauth_grants', (tb) => {
       tb.dropUnique(['refresh_token'], 'oauth_grants_refresh_token_unique');
     });

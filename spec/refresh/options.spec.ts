@@ -60,10 +60,11 @@ describe('refresh › options', () => {
     expect((await refresh(t, client, refreshToken)).body).toEqual({ error: 'invalid_grant', error_description: 'Session ended' });
   });
 
-  it('adds the token scopes column to an existing grants table on migrate, keeping its rows', async () => {
+  it('adds the token scopes column to an existing grants table from before schema versions on migrate, keeping its rows', async () => {
     const t = await buildApp({ enable: ['refresh'] });
     const client = await t.createClient();
     const { grant, refreshToken } = await createGrant(t, { applicationId: client.id });
+    await t.db.schema.dropTable('oauth_schema_versions');
     await t.db.schema.alterTable('oauth_grants', (table) => void table.dropColumn('token_scopes'));
     await t.auth.migrate();
     await t.auth.migrate();
