@@ -30,6 +30,8 @@ const values = {
   oauthBcryptQueueLimit: value(32, 'How many client-secret checks may wait for a bcrypt slot; beyond that, 503 temporarily_unavailable with Retry-After.'),
   oauthClientAuthFailureLimit: value(5, "Failed secret checks of one client id from one source (`req.ip`, following Express's `trust proxy`; IPv6 by /64), within oauthClientAuthFailureWindow, that lock that client id out for that source only. 0 disables."),
   oauthClientAuthFailureWindow: value(60, 'The window in which failed secret checks of a client id from one source are counted, in seconds.'),
+  oauthPurgeRetention: value(604800, "How long, in seconds, `auth.purge()` keeps a grant after its last token expired or it was revoked (default 7 days), so introspection and refresh-token reuse detection still recognise recent ones. Unused codes are kept as long after they expire. A constant."),
+  oauthPurgeBatchSize: value(1000, 'How many grants (or jtis) `auth.purge()` deletes per transaction, 1 to 10000, unless `batchSize` is given. A constant.'),
   oauthClientAuthLockout: value(60, 'How long a client id is refused to a locked-out source (401 invalid_client with Retry-After) without bcrypt, in seconds; other sources are checked as usual. A secret in the verified-secret cache is still accepted.'),
   // (c) policy
   oauthLogLevel: value<LogLevel>(

@@ -57,6 +57,7 @@ export type OAuthErrorCode =
  * - `no_verification_key`: the signer has no key for the assertion (no jwks, jwks_uri or recoverable secret).
  * - `internal_error`: an unexpected exception (the cause is logged).
  * - `database_unavailable`: the database could not be reached.
+ * - `purge_failed`: a purge run by `startPurging()` failed (the cause is logged; its batch was rolled back).
  */
 export type OAuthErrorReason =
   | 'missing_parameter'
@@ -103,7 +104,8 @@ export type OAuthErrorReason =
   | 'jwks_unavailable'
   | 'no_verification_key'
   | 'internal_error'
-  | 'database_unavailable';
+  | 'database_unavailable'
+  | 'purge_failed';
 
 export interface OAuthErrorOptions {
   /** Only for the documented exceptions to the status table: 405 for a method an OAuth route does not serve. */

@@ -17,6 +17,7 @@ export type { OAuthContext, TokenContext, OAuthValues, OAuthMethods, OAuthParams
 export type { OAuthAuthorization } from './resource';
 export type { Application, Grant } from './store';
 export type { CreateApplicationInput, CreatedApplication } from './applications';
+export { PurgeAlreadyRunningError, type PurgeCounts, type PurgeOptions, type StartPurgingOptions } from './purge';
 export type { FeatureId } from './features';
 export type { OAuthLogger } from './log';
 export { OAuthConfigurationError } from './options';

@@ -3,7 +3,7 @@
  * Express Router carrying their routes, plus `migrate`, `createApplication` and
  * `requireOauthAuthorization`.
  */
-import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
+import express, { type IRouterMatcher, type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { Knex } from 'knex';
 import { ContextImpl, type OAuthContext } from './context';
 import type { Closure, CommonHookOptions, OptionsFor, RouteDef } from './feature';
@@ -19,6 +19,7 @@ import { report } from './report';
 import { requireOauthAuthorization } from './resource';
 import { Runtime, type RuntimeOptions } from './runtime';
 import { createApplication, type CreateApplicationInput, type CreatedApplication } from './applications';
+import { Purger, type PurgeCounts, type PurgeOptions, type StartPurgingOptions } from './purge';
 
 /** Options of `oauth()`: the framework's own, plus those of every enabled feature and its dependencies. */
 export type OAuthOptions<E extends readonly FeatureId[]> = {
@@ -84,9 +85,56 @@ export interface OAuthRouter extends Router {
    * ```
    */
   wellKnown(options?: WellKnownOptions): Router;
+  /**
+   * Deletes the rows nothing can use any more, in batches of one short transaction each:
+   * grants whose access and refresh tokens all expired, or that were revoked, more than
+   * `oauthPurgeRetention` seconds ago (default 7 days) with their retired refresh tokens;
+   * authorization codes never redeemed whose lifetime ended as long ago; and jtis whose
+   * assertion has expired. Resolves with the counts per kind of row.
+   *
+   * A batch that fails rolls back whole (rows of earlier batches stay deleted) and the purge
+   * rejects with its error. An aborted `signal` (or `close()`) stops it after the batch under
+   * way: it then resolves with the counts so far.
+   *
+   * Express's Router has a `purge(path, …handlers)` for the HTTP PURGE method; this router's
+   * `purge` is this method instead (called with a path, it rejects with a TypeError saying so).
+   *
+   * @throws PurgeAlreadyRunningError (rejects) while another purge of this instance runs.
+   * @throws TypeError / RangeError (rejects) for an invalid option, or an `olderThan` after now.
+   * @example
+   * ```ts
+   * const { grants, codes, retiredRefreshTokens, jtis } = await auth.purge();
+   * await auth.purge({ olderThan: new Date(Date.now() - 86400_000), batchSize: 500 });
+   * ```
+   */
+  purge: PurgeMethod & IRouterMatcher<this>;
+  /**
+   * Runs `purge()` every `every` seconds, counted from the end of the previous run (runs never
+   * overlap; a tick during another purge is skipped). The timer does not keep the process alive.
+   * Failures go to the logger and `onError` (reason `purge_failed`), never thrown; each run logs
+   * its counts at info level. Stopped by `close()`.
+   *
+   * @throws TypeError when `every` is not a number of seconds above 0 (at most 24 days).
+   * @throws Error when purging is already scheduled: call `close()` first.
+   * @example
+   * ```ts
+   * auth.startPurging({ every: 3600 });
+   * process.on('SIGTERM', () => auth.close().then(() => db.destroy()));
+   * ```
+   */
+  startPurging(options: StartPurgingOptions): void;
+  /**
+   * Stops what the instance runs in the background: the `startPurging()` timer, and a running
+   * purge after its current batch. Resolves once it has stopped; call it before destroying the
+   * knex instance.
+   */
+  close(): Promise<void>;
   /** The enabled feature ids, dependencies included. */
   readonly features: readonly string[];
 }
+
+/** `auth.purge()`: see {@link OAuthRouter.purge}. */
+export type PurgeMethod = (options?: PurgeOptions) => Promise<PurgeCounts>;
 
 /** Options of `auth.migrate()`. */
 export interface MigrateOptions {
@@ -161,6 +209,13 @@ export function oauth<const E extends readonly FeatureId[] = readonly []>(option
   router.createApplication = (input: CreateApplicationInput) => createApplication(rt, input);
   const metadata = routes.get(`GET ${pathKey(rt.routePaths.get('oauth_server_metadata')!)}`)!;
   router.wellKnown = (opts: WellKnownOptions = {}) => wellKnownRouter(rt, metadata, wellKnownMountPath(rt, opts));
+  const purger = new Purger(rt);
+  // Shadows Express's router.purge (the HTTP PURGE method), which an OAuth router never routes.
+  router.purge = ((opts?: PurgeOptions) => purger.purge(opts)) as OAuthRouter['purge'];
+  router.startPurging = (opts: StartPurgingOptions) => purger.startPurging(opts);
+  router.close = async () => {
+    await purger.close();
+  };
   return router;
 }
 

@@ -5,6 +5,7 @@ import { ApplicationStore } from './applications';
 import { GrantStore } from './grants';
 import { RetiredRefreshTokenStore } from './retired_refresh_tokens';
 import { JtiStore } from './jtis';
+import { PurgeStore } from './purge';
 import { checkSqlitePool, DEFAULT_SQLITE_LOCK_TIMEOUT, Sql } from './sql';
 import { checkDriver } from './driver';
 import { OAuthConfigurationError } from '../options';
@@ -13,6 +14,7 @@ export type { Application, NewApplication } from './applications';
 export type { AccessGrant, Grant, GrantWithClient, NewGrant, TokenFields } from './grants';
 export type { Schema } from './schema';
 export type { RetiredRefreshToken } from './retired_refresh_tokens';
+export type { JtiKey, PurgeableGrant } from './purge';
 
 /** Settings of the store itself, fixed at start-up. */
 export interface StoreSettings {
@@ -26,6 +28,8 @@ export class Store {
   readonly grants: GrantStore;
   readonly retiredRefreshTokens: RetiredRefreshTokenStore;
   readonly jtis: JtiStore;
+  /** The purge's batch queries (inside a transaction only). */
+  readonly purge: PurgeStore;
 
   private readonly sql: Sql;
   private handle?: Knex;
@@ -46,6 +50,7 @@ export class Store {
     this.grants = new GrantStore(this.sql, schema);
     this.retiredRefreshTokens = new RetiredRefreshTokenStore(this.sql, schema);
     this.jtis = new JtiStore(this.sql, schema);
+    this.purge = new PurgeStore(this.sql, schema);
   }
 
   /** Whether this store is bound to a transaction. */
