@@ -10,7 +10,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** The CPU of the serving child and the CPU of the load generator. */
@@ -18,7 +18,9 @@ export const SERVER_CPU = process.env.BENCH_SERVER_CPU ?? '1';
 export const LOAD_CPU = process.env.BENCH_LOAD_CPU ?? '0';
 
 /** Whether the two processes can be pinned apart: `taskset` is there and the machine has two CPUs or more. */
-export const canPin = (): boolean => availableParallelism() >= 2 && spawnSync('taskset', ['-V']).status === 0;
+// The machine's CPUs, not this process's: the load generator runs pinned to one, and
+// availableParallelism() would then say 1.
+export const canPin = (): boolean => cpus().length >= 2 && spawnSync('taskset', ['-V']).status === 0;
 
 /** One line for a bench's header: how the machine was split. */
 export function pinningNote(): string {
