@@ -371,7 +371,7 @@ async function findRedeemableCode(ctx: TokenContext): Promise<Grant> {
  */
 async function authorizationCodeGrant(ctx: TokenContext, grant: Grant): Promise<TokenResponse> {
   const now = ctx.now();
-  const access = newAccessToken(ctx);
+  const access = await newAccessToken(ctx, { grant, scopes: grant.scopes });
   const refresh = newRefreshToken(ctx);
   const redeemed = await ctx.store.grants.redeemCode(grant.id, now, {
     tokenHash: access.accessTokenHash,

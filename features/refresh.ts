@@ -111,7 +111,7 @@ function rotates(ctx: TokenContext): boolean {
  * Undefined when the write did not apply.
  */
 async function issue(ctx: TokenContext, { grant, expectedHash, rotate }: Target, scopes: string[]): Promise<TokenResponse | undefined> {
-  const access = newAccessToken(ctx);
+  const access = await newAccessToken(ctx, { grant, scopes });
   const refresh = rotate ? newRefreshToken(ctx) : undefined;
   const fields = {
     tokenHash: access.accessTokenHash,

@@ -37,6 +37,11 @@ export interface CreateApplicationInput {
   softwareId?: string;
   softwareVersion?: string;
   accountId?: string | number;
+  /**
+   * The format of the client's access tokens: `'jwt'` (RFC 9068, needs `jwt_access_tokens`) or
+   * `'opaque'`. Default: the server's `oauthAccessTokenFormat` (the column stays NULL).
+   */
+  accessTokenFormat?: 'jwt' | 'opaque';
 }
 
 export interface CreatedApplication {
@@ -131,6 +136,11 @@ export async function createApplication(rt: Runtime, input: CreateApplicationInp
     jwks = JSON.stringify(parsed);
   }
 
+  const accessTokenFormat = input.accessTokenFormat ?? null;
+  if (accessTokenFormat !== null && accessTokenFormat !== 'opaque' && !rt.extensions<{ name: string }>('accessTokenFormats').some((f) => f.name === accessTokenFormat)) {
+    throw new TypeError(`createApplication(): accessTokenFormat must be 'opaque'${rt.enabled.has('jwt_access_tokens') ? " or 'jwt'" : " ('jwt' needs the jwt_access_tokens feature)"} (got ${JSON.stringify(accessTokenFormat)})`);
+  }
+
   const ctx = systemContext(rt);
   const m = ctx.methods;
   // A client registered for `none` only is public: it has no secret to hold.
@@ -162,6 +172,7 @@ export async function createApplication(rt: Runtime, input: CreateApplicationInp
     softwareId: input.softwareId ?? null,
     softwareVersion: input.softwareVersion ?? null,
     createdAt: m.now(),
+    accessTokenFormat,
   });
   return { clientId, clientSecret, application };
 }

@@ -47,6 +47,10 @@ export type OAuthErrorCode =
  * - `expired_token`: the token's lifetime is over.
  * - `revoked_token`: the token's grant was revoked.
  * - `missing_scope`: the token lacks a scope the resource requires.
+ * - `malformed_token`: a JWT access token is oversized, not a JWS, or lacks a claim it needs (RFC 9068 §2.2).
+ * - `token_signature_invalid`: a JWT access token's signature does not verify, or its `alg` is not one of the published keys'.
+ * - `unknown_signing_key`: a JWT access token names a `kid` (or `alg`) of no published key.
+ * - `token_claim_mismatch`: a JWT access token's `typ`, `iss`, `aud` or `nbf` / `iat` is not what this server issues (RFC 9068 §4).
  * - `unknown_code`, `expired_code`, `code_reused`, `redirect_uri_mismatch`: authorization code checks.
  * - `pkce_required`, `pkce_mismatch`, `pkce_method_not_allowed`: RFC 7636 checks.
  * - `csrf_mismatch`: a form post without the CSRF token of the session or cookie.
@@ -85,6 +89,10 @@ export type OAuthErrorReason =
   | 'expired_token'
   | 'revoked_token'
   | 'missing_scope'
+  | 'malformed_token'
+  | 'token_signature_invalid'
+  | 'unknown_signing_key'
+  | 'token_claim_mismatch'
   | 'unknown_code'
   | 'expired_code'
   | 'code_reused'

@@ -1,6 +1,8 @@
 /**
  * `requireOauthAuthorization(...scopes)`: RFC 6750 protection of a host route. One indexed
- * query per request; all required scopes must be granted (design.md §4.8).
+ * query per request for an opaque token; a token of a contributed format (an RFC 9068 JWT of
+ * `jwt_access_tokens`) is checked by its format, without a query. All required scopes must be
+ * granted (design.md §4.8).
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { ContextImpl } from './context';
@@ -9,6 +11,7 @@ import { renderBearerError } from './http/error_handler';
 import { isScopeToken } from './scopes';
 import type { Runtime } from './runtime';
 import { report } from './report';
+import type { AccessTokenFormat } from './tokens';
 
 /** What `req.oauth` holds after `requireOauthAuthorization`. */
 export interface OAuthAuthorization {
@@ -47,9 +50,11 @@ export function requireOauthAuthorization(rt: Runtime, scopes: string[]): Reques
     if (typeof s !== 'string' || !isScopeToken(s)) throw new TypeError(`requireOauthAuthorization(): '${String(s)}' is not a valid scope`);
   }
   const required = [...new Set(scopes)];
+  // Formats that check their own tokens (jwt_access_tokens); none leaves the opaque path as it was.
+  const formats = rt.extensions<AccessTokenFormat>('accessTokenFormats');
   return function requireOauthAuthorizationMiddleware(req: Request, res: Response, next: NextFunction): void {
     const ctx = new ContextImpl(rt, req, res);
-    check(ctx, required).then(
+    check(ctx, required, formats).then(
       (auth) => {
         req.oauth = auth;
         next();
@@ -70,19 +75,20 @@ export function requireOauthAuthorization(rt: Runtime, scopes: string[]): Reques
   };
 }
 
-async function check(ctx: ContextImpl, required: string[]): Promise<OAuthAuthorization> {
+async function check(ctx: ContextImpl, required: string[], formats: readonly AccessTokenFormat[]): Promise<OAuthAuthorization> {
   const v = ctx.values as unknown as ResourceValues;
   const m = ctx.methods as unknown as ResourceMethods;
   const token = m.fetchAccessToken();
   if (token === undefined) throw new OAuthError('invalid_token', v.oauthMissingTokenMessage, { reason: 'missing_token' });
+  if (formats.length > 0) {
+    const format = formats.find((f) => f.recognises(token));
+    if (format) return checkScopes(v, await format.authorize(ctx, token), required);
+  }
   const grant = await ctx.store.grants.findAccessByTokenHash(m.generateTokenHash(token));
   if (!grant) throw new OAuthError('invalid_token', v.oauthInvalidTokenMessage, { reason: 'unknown_token' });
   if (grant.revokedAt) throw new OAuthError('invalid_token', v.oauthInvalidTokenMessage, { reason: 'revoked_token' });
   if (grant.expiresIn.getTime() <= m.now().getTime()) throw new OAuthError('invalid_token', v.oauthInvalidTokenMessage, { reason: 'expired_token' });
-  const missing = required.filter((s) => !grant.scopes.includes(s));
-  if (missing.length > 0) {
-    throw new OAuthError('insufficient_scope', v.oauthInsufficientScopeMessage, { reason: 'missing_scope', scope: required.join(' ') });
-  }
+  checkScopes(v, grant, required);
   return {
     accountId: grant.accountId,
     clientId: grant.clientId,
@@ -92,4 +98,13 @@ async function check(ctx: ContextImpl, required: string[]): Promise<OAuthAuthori
     expiresAt: grant.expiresIn,
     token,
   };
+}
+
+/** RFC 6750 §3.1: every required scope must be granted, else 403 insufficient_scope naming them. */
+function checkScopes<T extends { scopes: string[] }>(v: ResourceValues, granted: T, required: string[]): T {
+  const missing = required.filter((s) => !granted.scopes.includes(s));
+  if (missing.length > 0) {
+    throw new OAuthError('insufficient_scope', v.oauthInsufficientScopeMessage, { reason: 'missing_scope', scope: required.join(' ') });
+  }
+  return granted;
 }

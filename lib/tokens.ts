@@ -1,6 +1,13 @@
-/** Token issuance shared by every grant: generate, hash, store, answer (RFC 6749 §5.1). */
+/**
+ * Token issuance shared by every grant: generate, hash, store, answer (RFC 6749 §5.1). An
+ * access token is opaque (random, stored as its hash) unless a feature contributes another
+ * format to the `accessTokenFormats` point (`jwt_access_tokens`: RFC 9068 JWTs), chosen per
+ * application (`accessTokenFormat`) or for the server (`oauthAccessTokenFormat`). Whatever the
+ * format, the grant row stores the token's hash, so lookups by token work the same for all.
+ */
 import type { OAuthContext } from './context';
 import type { TokenResponse } from './feature';
+import type { OAuthAuthorization } from './resource';
 import type { Grant } from './store';
 
 /** The two kinds of token a grant row carries. */
@@ -22,8 +29,56 @@ export interface IssuedTokens {
   expiresIn: Date;
 }
 
-/** A fresh access token, its hash and its absolute expiry. */
-export function newAccessToken(ctx: OAuthContext): IssuedTokens {
+/** What an access token is minted for. */
+export interface AccessTokenRequest {
+  /** The grant the token belongs to; its row receives the token's hash. */
+  grant: Pick<Grant, 'id' | 'accountId' | 'oauthApplicationId' | 'type'>;
+  /** The token's own scopes (a refresh may narrow the grant's). */
+  scopes: readonly string[];
+  /**
+   * RFC 8707 resources the token is for: the audience of a JWT access token. Extension point:
+   * no grant fills it yet; `resource_indicators` (a later issue) passes the resources the
+   * authorization and token requests named.
+   */
+  resources?: readonly string[];
+  /** When the end user authenticated, where a grant knows it (OpenID Connect, a later issue). */
+  authTime?: Date | null;
+}
+
+/**
+ * An access token format, contributed with `defineFeature({ extend: { accessTokenFormats: … } })`.
+ * Opaque tokens are built in; a contributed format is used when its `name` is the
+ * application's `accessTokenFormat` or, when that is NULL, the `oauthAccessTokenFormat` value.
+ */
+export interface AccessTokenFormat {
+  readonly name: string;
+  /** The token and its absolute expiry; the caller stores its hash on the grant row. */
+  mint(ctx: OAuthContext, request: AccessTokenRequest): Promise<{ accessToken: string; expiresIn: Date }>;
+  /** Whether a presented bearer token has this format's shape (cheap: no parsing beyond the shape). */
+  recognises(token: string): boolean;
+  /** Checks a recognised token and says what it authorizes (scopes are checked by the caller); throws invalid_token. */
+  authorize(ctx: OAuthContext, token: string): Promise<OAuthAuthorization>;
+}
+
+/** The contributed format the current client's tokens take; undefined for opaque tokens. */
+export function accessTokenFormat(ctx: OAuthContext): AccessTokenFormat | undefined {
+  const formats = ctx.runtime.extensions<AccessTokenFormat>('accessTokenFormats');
+  if (formats.length === 0) return undefined;
+  const name = ctx.application?.accessTokenFormat ?? (ctx.values as unknown as { oauthAccessTokenFormat?: string }).oauthAccessTokenFormat;
+  // A format no enabled feature serves any more (its feature was disabled) falls back to opaque tokens.
+  return formats.find((f) => f.name === name);
+}
+
+/** A fresh access token of the client's format, its hash and its absolute expiry. */
+export async function newAccessToken(ctx: OAuthContext, request: AccessTokenRequest): Promise<IssuedTokens> {
+  const format = accessTokenFormat(ctx);
+  if (!format) return newOpaqueAccessToken(ctx);
+  const { accessToken, expiresIn } = await format.mint(ctx, request);
+  return { accessToken, accessTokenHash: (ctx.methods as unknown as TokenMethods).generateTokenHash(accessToken), expiresIn };
+}
+
+/** A fresh opaque access token (random, `generateToken`), its hash and its absolute expiry. */
+function newOpaqueAccessToken(ctx: OAuthContext): IssuedTokens {
   const m = ctx.methods as unknown as TokenMethods;
   const v = ctx.values as unknown as TokenValues;
   const accessToken = m.generateToken();
@@ -38,17 +93,42 @@ export function tokenResponse(ctx: OAuthContext, accessToken: string, scopes: re
   return body;
 }
 
+type DirectGrantFields = { type: string; accountId: string | null; applicationId: number; scopes: string[] };
+
 /** Inserts a grant that carries an access token only (client credentials, assertion grants). */
-export async function issueDirectGrant(ctx: OAuthContext, fields: { type: string; accountId: string | null; applicationId: number; scopes: string[] }): Promise<{ grant: Grant; body: TokenResponse }> {
-  const t = newAccessToken(ctx);
+export async function issueDirectGrant(ctx: OAuthContext, fields: DirectGrantFields): Promise<{ grant: Grant; body: TokenResponse }> {
+  const format = accessTokenFormat(ctx);
+  if (format) return ctx.transaction(() => issueDirectGrantAs(ctx, format, fields));
+  const t = newOpaqueAccessToken(ctx);
+  const grant = await insertDirectGrant(ctx, fields, t.accessTokenHash, t.expiresIn);
+  return { grant, body: tokenResponse(ctx, t.accessToken, fields.scopes) };
+}
+
+/**
+ * A contributed format may name the grant in the token (a JWT carries its id), so the row is
+ * inserted first and given the token's hash in a second statement, both in one transaction.
+ */
+async function issueDirectGrantAs(ctx: OAuthContext, format: AccessTokenFormat, fields: DirectGrantFields): Promise<{ grant: Grant; body: TokenResponse }> {
+  const v = ctx.values as unknown as TokenValues;
+  const provisional = new Date((ctx.methods as unknown as TokenMethods).now().getTime() + v.oauthAccessTokenExpiresIn * 1000);
+  const inserted = await insertDirectGrant(ctx, fields, null, provisional);
+  const { accessToken, expiresIn } = await format.mint(ctx, { grant: inserted, scopes: fields.scopes });
+  const tokenHash = (ctx.methods as unknown as TokenMethods).generateTokenHash(accessToken);
+  if (!(await ctx.store.grants.setAccessToken(inserted.id, { tokenHash, expiresIn }))) throw new Error(`grant ${inserted.id} already holds an access token`);
+  const grant = { ...inserted, tokenHash, expiresIn };
+  ctx.grant = grant;
+  return { grant, body: tokenResponse(ctx, accessToken, fields.scopes) };
+}
+
+async function insertDirectGrant(ctx: OAuthContext, fields: DirectGrantFields, tokenHash: string | null, expiresIn: Date): Promise<Grant> {
   const grant = await ctx.store.grants.insert({
     accountId: fields.accountId,
     oauthApplicationId: fields.applicationId,
     type: fields.type,
     codeHash: null,
-    tokenHash: t.accessTokenHash,
+    tokenHash,
     refreshTokenHash: null,
-    expiresIn: t.expiresIn,
+    expiresIn,
     refreshTokenExpiresIn: null,
     redirectUri: null,
     scopes: fields.scopes,
@@ -58,7 +138,7 @@ export async function issueDirectGrant(ctx: OAuthContext, fields: { type: string
     createdAt: (ctx.methods as unknown as TokenMethods).now(),
   });
   ctx.grant = grant;
-  return { grant, body: tokenResponse(ctx, t.accessToken, fields.scopes) };
+  return grant;
 }
 
 export interface IssuedRefreshToken {

@@ -206,12 +206,11 @@ async function changeStatements(db: Knex, schema: Schema, due: Due): Promise<{ s
       indexes(t, () => true);
     }));
   } else {
-    let adding = fields;
-    // Adopting: only the missing columns, and an index only when one of its columns is new.
-    if (due.creates) {
-      adding = [];
-      for (const f of fields) if (!(await db.schema.hasColumn(table, columns[f]))) adding.push(f);
-    }
+    // Only the missing columns: adopting, or a later version whose column an adopted table (made
+    // by an unversioned migrate() of a newer release) already has. When adopting, an index only
+    // when one of its columns is new.
+    const adding: string[] = [];
+    for (const f of fields) if (!(await db.schema.hasColumn(table, columns[f]))) adding.push(f);
     const touches = (fs: string[]) => !due.creates || fs.some((f) => adding.includes(f));
     if (adding.length > 0) out.push(db.schema.alterTable(table, (t) => build(t as unknown as Knex.CreateTableBuilder, adding)));
     if ([...(change.unique ?? []), ...(change.index ?? [])].some(touches)) out.push(db.schema.alterTable(table, (t) => indexes(t, touches)));

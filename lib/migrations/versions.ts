@@ -110,12 +110,18 @@ export const VERSIONS: readonly SchemaVersion[] = [
       }),
     },
   },
-  // ── Version 2 goes here (the next release's first schema change), e.g. client secret rotation:
+  {
+    version: 2,
+    name: 'access_token_format',
+    description: "Applications: the format of the client's access tokens ('jwt' | 'opaque'; NULL: the server's oauthAccessTokenFormat)",
+    tables: { applications: () => ({ columns: { accessTokenFormat: (t, n) => void t.string(n, 16) } }) },
+  },
+  // ── The next version goes here, e.g. client secret rotation:
   // {
-  //   version: 2,
+  //   version: 3,
   //   name: 'client_secret_rotation',
   //   description: 'Applications: the previous client secret hash and when it stops being accepted',
   //   tables: { applications: () => ({ columns: { previousClientSecretHash: str, previousClientSecretExpiresAt: ts } }) },
   // },
-  // Then version 3, e.g. `tables: { grants: () => ({ index: [['revokedAt']] }) }` for purge.
+  // Then version 4, e.g. `tables: { grants: () => ({ index: [['revokedAt']] }) }` for purge.
 ];

@@ -32,9 +32,11 @@ export interface Application {
   softwareId: string | null;
   softwareVersion: string | null;
   createdAt: Date | null;
+  /** The format of the client's access tokens (`jwt_access_tokens`); null: the server's `oauthAccessTokenFormat`. */
+  accessTokenFormat: string | null;
 }
 
-export type NewApplication = Omit<Application, 'id' | 'createdAt'> & { createdAt: Date };
+export type NewApplication = Omit<Application, 'id' | 'createdAt' | 'accessTokenFormat'> & { createdAt: Date; accessTokenFormat?: string | null };
 
 export function applicationFromRow(schema: Schema, row: Record<string, unknown>): Application {
   const c = schema.applications.columns;
@@ -62,6 +64,7 @@ export function applicationFromRow(schema: Schema, row: Record<string, unknown>)
     softwareId: toStr(row[c.softwareId]),
     softwareVersion: toStr(row[c.softwareVersion]),
     createdAt: toDate(row[c.createdAt]),
+    accessTokenFormat: toStr(row[c.accessTokenFormat]),
   };
 }
 
@@ -109,9 +112,10 @@ export class ApplicationStore {
       [c.softwareId]: app.softwareId,
       [c.softwareVersion]: app.softwareVersion,
       [c.createdAt]: app.createdAt,
+      [c.accessTokenFormat]: app.accessTokenFormat ?? null,
     };
     const id = await this.sql.insert('applications.insert', (q, p) => q(table).insert(Object.fromEntries(Object.keys(row).map((n, i) => [n, p(i)]))), Object.values(row), c.id);
-    return { ...app, id };
+    return { ...app, accessTokenFormat: app.accessTokenFormat ?? null, id };
   }
 
   /** Replaces the secret hash (and the encrypted copy, when kept). */

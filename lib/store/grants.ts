@@ -258,6 +258,26 @@ export class GrantStore {
     return changed === 1;
   }
 
+  /**
+   * Gives a grant inserted without an access token its first one (a JWT access token names its
+   * grant, so it is minted after the INSERT): one conditional UPDATE, applied once.
+   */
+  async setAccessToken(grantId: number, tokens: TokenFields): Promise<boolean> {
+    const { table, columns: c } = this.schema.grants;
+    const set = this.tokenColumns(tokens);
+    const names = Object.keys(set);
+    const changed = await this.sql.changes(
+      `grants.setAccessToken:${names.join(',')}`,
+      (q, p) =>
+        q(table)
+          .where(c.id, p(0))
+          .whereNull(c.tokenHash)
+          .update(Object.fromEntries(names.map((n, i) => [n, p(i + 1)]))),
+      [grantId, ...names.map((n) => set[n])],
+    );
+    return changed === 1;
+  }
+
   /** Marks a grant revoked (its code, access and refresh tokens at once). Idempotent. */
   async revoke(grantId: number, now: Date): Promise<boolean> {
     const { table, columns: c } = this.schema.grants;

@@ -29,6 +29,8 @@ export const APPLICATION_COLUMNS = {
   softwareId: 'software_id',
   softwareVersion: 'software_version',
   createdAt: 'created_at',
+  /** `jwt_access_tokens`: 'jwt' | 'opaque', NULL for the server's `oauthAccessTokenFormat` (schema version 2). */
+  accessTokenFormat: 'access_token_format',
 } as const;
 
 /** Field → default column name of `oauth_grants`. One row carries a grant from code to tokens. */
