@@ -7,6 +7,7 @@ import jwtBearer from '../features/jwt_bearer';
 import clientCredentialsGrant from '../features/client_credentials_grant';
 import tokenRevocation from '../features/token_revocation';
 import tokenIntrospection from '../features/token_introspection';
+import jwks from '../features/jwks';
 
 export const FEATURES = {
   oauth_base: oauthBase,
@@ -17,6 +18,7 @@ export const FEATURES = {
   client_credentials_grant: clientCredentialsGrant,
   token_revocation: tokenRevocation,
   token_introspection: tokenIntrospection,
+  jwks,
 } as const;
 
 export type Features = typeof FEATURES;
