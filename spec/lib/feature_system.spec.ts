@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import knex, { type Knex } from 'knex';
 import { OAuthConfigurationError, OAuthError, oauth, type OAuthContext } from '../../lib';
@@ -35,7 +36,9 @@ describe('lib › feature system', () => {
 
     it('every registered feature can be enabled at once', () => {
       const all = Object.keys(FEATURES) as (keyof typeof FEATURES)[];
-      expect([...oauth({ db, enable: all, issuer: 'https://auth.example' }).features].sort()).toEqual([...all].sort());
+      // jwks needs a signing key.
+      const oauthJwtKeys = [{ key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, alg: 'ES256' }];
+      expect([...oauth({ db, enable: all, issuer: 'https://auth.example', oauthJwtKeys }).features].sort()).toEqual([...all].sort());
     });
   });
 
