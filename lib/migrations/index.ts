@@ -194,9 +194,9 @@ async function changeStatements(db: Knex, schema: Schema, due: Due): Promise<{ s
   const build = (t: Knex.CreateTableBuilder, fs: string[]) => {
     for (const f of fs) change.columns![f]!(t, columns[f]);
   };
-  const indexes = (t: Knex.CreateTableBuilder | Knex.AlterTableBuilder, only: (fs: string[]) => boolean) => {
-    for (const fs of change.unique ?? []) if (only(fs)) t.unique(fs.map((f) => columns[f]), { indexName: indexName(names, 'unique', fs) });
-    for (const fs of change.index ?? []) if (only(fs)) t.index(fs.map((f) => columns[f]), indexName(names, 'index', fs));
+  const indexes = (t: Knex.CreateTableBuilder | Knex.AlterTableBuilder, only: (fs: string[], kind: 'unique' | 'index') => boolean) => {
+    for (const fs of change.unique ?? []) if (only(fs, 'unique')) t.unique(fs.map((f) => columns[f]), { indexName: indexName(names, 'unique', fs) });
+    for (const fs of change.index ?? []) if (only(fs, 'index')) t.index(fs.map((f) => columns[f]), indexName(names, 'index', fs));
   };
   const out: Statement[] = [];
   const adopted = due.creates && (await db.schema.hasTable(table));
@@ -209,14 +209,26 @@ async function changeStatements(db: Knex, schema: Schema, due: Due): Promise<{ s
     // Only the missing columns: adopting, or a later version whose column an adopted table (made
     // by an unversioned migrate() of a newer release) already has. When adopting, an index only
     // when one of its columns is new.
+    // Likewise an index the table already has (a later version's, made by a newer release).
     const adding: string[] = [];
     for (const f of fields) if (!(await db.schema.hasColumn(table, columns[f]))) adding.push(f);
-    const touches = (fs: string[]) => !due.creates || fs.some((f) => adding.includes(f));
+    const existing = await existingIndexes(db, table);
+    const touches = (fs: string[], kind: 'unique' | 'index') => !existing.has(indexName(names, kind, fs)) && (!due.creates || fs.some((f) => adding.includes(f)));
+    const wanted = [...(change.unique ?? []).map((fs) => touches(fs, 'unique')), ...(change.index ?? []).map((fs) => touches(fs, 'index'))];
     if (adding.length > 0) out.push(db.schema.alterTable(table, (t) => build(t as unknown as Knex.CreateTableBuilder, adding)));
-    if ([...(change.unique ?? []), ...(change.index ?? [])].some(touches)) out.push(db.schema.alterTable(table, (t) => indexes(t, touches)));
+    if (wanted.some(Boolean)) out.push(db.schema.alterTable(table, (t) => indexes(t, touches)));
   }
   out.push(...(change.up?.(db, names, schema) ?? []));
   return { statements: out, adopted };
+}
+
+/** The names of a table's indexes, from the catalog (SQLite and PostgreSQL; empty elsewhere: nothing is skipped). */
+async function existingIndexes(db: Knex, table: string): Promise<Set<string>> {
+  const client = String((db.client as { config?: { client?: unknown } }).config?.client ?? '');
+  let names: unknown[] = [];
+  if (/sqlite/.test(client)) names = await db('sqlite_master').where({ type: 'index', tbl_name: table }).pluck('name');
+  else if (/^(pg|postgres)/.test(client)) names = await db('pg_indexes').where('tablename', table).andWhere('schemaname', db.raw('current_schema()')).pluck('indexname');
+  return new Set(names.map(String));
 }
 
 /** The statements that undo one change (knex rollback): its `down`, then its indexes and columns, or the table. */
