@@ -184,16 +184,38 @@ function checkKeyType(key: KeyObject, alg: string, spec: { types: readonly strin
   const type = key.asymmetricKeyType ?? 'unknown';
   const curve = key.asymmetricKeyDetails?.namedCurve;
   if (!spec.types.includes(type) || (spec.curves && !spec.curves.includes(curve ?? ''))) {
-    throw fail(`${alg} needs ${describe(spec)}, but the key is ${curve ? `${type} on ${curve}` : type}.`);
+    throw fail(`${alg} needs ${describeSpec(spec)}, but the key is ${describeKey(type, curve)}.`);
   }
   const bits = key.asymmetricKeyDetails?.modulusLength;
   if (bits !== undefined && bits < MIN_RSA_BITS) throw fail(`the RSA key has ${bits} bits; ${alg} needs at least ${MIN_RSA_BITS}.`);
 }
 
-function describe(spec: { types: readonly string[]; curves?: readonly string[] }): string {
-  if (spec.curves) return `an EC key on ${spec.curves.join(' or ')}`;
+/** JOSE's names (RFC 7518 §6.2.1.1, RFC 8037) for node:crypto's key types and curves. */
+const JOSE_NAMES: Readonly<Record<string, string>> = {
+  prime256v1: 'P-256',
+  secp384r1: 'P-384',
+  secp521r1: 'P-521',
+  ec: 'EC',
+  rsa: 'RSA',
+  'rsa-pss': 'RSA-PSS',
+  ed25519: 'Ed25519',
+  ed448: 'Ed448',
+  x25519: 'X25519',
+  x448: 'X448',
+  dsa: 'DSA',
+  dh: 'DH',
+};
+
+const joseName = (name: string): string => JOSE_NAMES[name] ?? name;
+
+function describeSpec(spec: { types: readonly string[]; curves?: readonly string[] }): string {
+  if (spec.curves) return `an EC key on ${spec.curves.map(joseName).join(' or ')}`;
   if (spec.types.includes('ed25519')) return 'an Ed25519 or Ed448 key';
   return 'an RSA key';
+}
+
+function describeKey(type: string, curve: string | undefined): string {
+  return curve ? `${joseName(type)} on ${joseName(curve)}` : `${joseName(type)}`;
 }
 
 /** The required members of each key type, in RFC 7638 §3.2's lexicographic order. */
