@@ -57,7 +57,9 @@ export type OAuthErrorCode =
  * - `consent_denied`: the resource owner denied the authorization request.
  * - `unknown_refresh_token`, `expired_refresh_token`, `refresh_token_reused`: refresh checks.
  * - `invalid_assertion`, `assertion_replayed`, `untrusted_issuer`, `unknown_subject`: JWT bearer checks.
- * - `jwks_unavailable`: the signer's JWK Set could not be fetched or read (RFC 7523).
+ * - `jwks_unavailable`: the signer's JWK Set could not be fetched or read (RFC 7523; for `resourceServer()`, the issuer's).
+ * - `authorization_server_unavailable`: `resourceServer()` could not use the issuer: its metadata or introspection endpoint failed, was misconfigured or too slow.
+ * - `inactive_token`: `resourceServer()`'s introspection request answered that the token is not active, or not an unexpired Bearer access token (RFC 7662 §2.2).
  * - `no_verification_key`: the signer has no key for the assertion (no jwks, jwks_uri or recoverable secret).
  * - `internal_error`: an unexpected exception (the cause is logged).
  * - `database_unavailable`: the database could not be reached.
@@ -110,6 +112,8 @@ export type OAuthErrorReason =
   | 'untrusted_issuer'
   | 'unknown_subject'
   | 'jwks_unavailable'
+  | 'authorization_server_unavailable'
+  | 'inactive_token'
   | 'no_verification_key'
   | 'internal_error'
   | 'database_unavailable'

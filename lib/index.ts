@@ -15,6 +15,7 @@ export type { OAuthMigration } from './migrations';
 export { OAuthError, statusFor, type OAuthErrorCode, type OAuthErrorReason, type OAuthErrorOptions } from './errors';
 export type { OAuthContext, TokenContext, OAuthValues, OAuthMethods, OAuthParams } from './context';
 export type { OAuthAuthorization } from './resource';
+export { resourceServer, type ResourceServer, type ResourceServerOptions, type RemoteOAuthAuthorization } from './resource_server';
 export type { Application, Grant } from './store';
 export type { CreateApplicationInput, CreatedApplication } from './applications';
 export { PurgeAlreadyRunningError, type PurgeCounts, type PurgeOptions, type StartPurgingOptions } from './purge';

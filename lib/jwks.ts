@@ -277,7 +277,7 @@ function fetchJwks(uri: string, s: JwksSettings, etag: string | undefined): Prom
  * How long a response may be used, in seconds (RFC 9111 §4.2.1): `no-store` / `no-cache` → 0,
  * else `max-age` minus `Age`, else `Expires` minus `Date`, else the default; capped.
  */
-export function cacheLifetime(headers: Headers, now: number, s: JwksSettings): number {
+export function cacheLifetime(headers: Headers, now: number, s: Pick<JwksSettings, 'defaultCacheSeconds' | 'minCacheSeconds' | 'maxCacheSeconds'>): number {
   const cc = (headers.get('cache-control') ?? '').toLowerCase();
   const directives = new Map<string, string | undefined>();
   for (const part of cc.split(',')) {

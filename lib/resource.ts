@@ -12,6 +12,7 @@ import { isScopeToken } from './scopes';
 import type { Runtime } from './runtime';
 import { report } from './report';
 import type { AccessTokenFormat } from './tokens';
+import type { RemoteOAuthAuthorization } from './resource_server';
 
 /** What `req.oauth` holds after `requireOauthAuthorization`. */
 export interface OAuthAuthorization {
@@ -28,8 +29,11 @@ export interface OAuthAuthorization {
 
 declare module 'express-serve-static-core' {
   interface Request {
-    /** Set by `requireOauthAuthorization` for the rest of the request. */
-    oauth?: OAuthAuthorization;
+    /**
+     * Set by `requireOauthAuthorization` for the rest of the request, or by
+     * `resourceServer().require()` in another service (which knows no application or grant id).
+     */
+    oauth?: OAuthAuthorization | RemoteOAuthAuthorization;
   }
 }
 

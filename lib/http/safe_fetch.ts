@@ -1,7 +1,7 @@
 /**
  * The one fetcher for URLs a client or another party controls (`jwks_uri`, and later client
- * metadata documents and resource-server discovery): a GET that cannot be turned against the
- * server's own network (SSRF) or hold a request for long.
+ * metadata documents and resource-server discovery and introspection): a GET (or a POST with a
+ * body) that cannot be turned against the server's own network (SSRF) or hold a request for long.
  * - https only; http only to a loopback host when the caller allows it (development);
  * - every address a name resolves to is checked, and only checked addresses are handed to the
  *   socket, through the request's own `lookup`, so no second resolution can rebind the name
@@ -57,6 +57,11 @@ export interface SafeFetchOptions {
   expectedStatuses?: readonly number[];
   /** Request headers. */
   headers?: Record<string, string>;
+  /**
+   * A request body: the request is then a POST carrying it with its Content-Length (an RFC 7662
+   * introspection request); without one it is a GET. Set its Content-Type in `headers`.
+   */
+  body?: string;
   /** Accept `http://` to a loopback host that resolves to loopback addresses only (development). */
   allowLoopbackHttp?: boolean;
   /** Accept loopback addresses (127.0.0.0/8, ::1) (development). */
@@ -205,8 +210,12 @@ export function safeFetch(input: string | URL, options: SafeFetchOptions): Promi
     };
     const resolver = options.resolve ?? defaultResolver;
     const requestOptions: RequestOptions = {
-      method: 'GET',
-      headers: { 'accept-encoding': 'identity', ...options.headers },
+      method: options.body === undefined ? 'GET' : 'POST',
+      headers: {
+        'accept-encoding': 'identity',
+        ...options.headers,
+        ...(options.body !== undefined && { 'content-length': String(Buffer.byteLength(options.body)) }),
+      },
       // A fresh connection every time: no pooled socket outlives the exchange or its checks.
       agent: false,
       lookup: (hostname, lookupOptions, callback) => {
@@ -243,7 +252,7 @@ export function safeFetch(input: string | URL, options: SafeFetchOptions): Promi
         (e: Error) => fail(e instanceof SafeFetchError ? e : new SafeFetchError('unreachable', `${label} could not be fetched (${e.message})`)),
       );
     });
-    req.end();
+    req.end(options.body);
 
     function readBody(res: IncomingMessage, max: number): Promise<string> {
       return new Promise((done, error) => {

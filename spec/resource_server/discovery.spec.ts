@@ -1,0 +1,95 @@
+import { AUDIENCE, Clock, claims, expectUnavailable, FakeAuthorizationServer, INTROSPECTION, keyPair, memoryLogger, mint, protectedApi, type KeyPair } from './support';
+
+let as: FakeAuthorizationServer;
+let key: KeyPair;
+let clock: Clock;
+beforeAll(async () => {
+  key = await keyPair('ES256', 'one');
+});
+afterEach(() => as.close());
+
+async function start(path = '') {
+  as = await new FakeAuthorizationServer().start(path);
+  as.keys = [key];
+  clock = new Clock();
+}
+
+function api(options: Record<string, unknown> = {}) {
+  return protectedApi({ issuer: as.issuer, audience: AUDIENCE, now: clock.now, logger: memoryLogger(), ...options });
+}
+
+describe('resourceServer › metadata discovery (RFC 8414)', () => {
+  it('reads the metadata of an issuer with a path at the path-inserted well-known URI (§3.1)', async () => {
+    await start('/tenant/a');
+    const seen: string[] = [];
+    const serve = as.metadata.handler;
+    as.metadata.handler = (req, res) => {
+      seen.push(req.path);
+      serve(req, res);
+    };
+    expect((await api().get(await mint(key, claims(as, clock)))).status).toBe(200);
+    expect(seen).toEqual(['/.well-known/oauth-authorization-server/tenant/a']);
+  });
+
+  it('falls back to the well-known suffix appended to the issuer (a server mounted under a prefix)', async () => {
+    await start('/oauth');
+    const seen: string[] = [];
+    const serve = as.metadata.handler;
+    as.metadata.handler = (req, res) => {
+      seen.push(req.path);
+      if (req.path.startsWith('/.well-known')) res.status(404).end();
+      else serve(req, res);
+    };
+    expect((await api().get(await mint(key, claims(as, clock)))).status).toBe(200);
+    expect(seen).toEqual(['/.well-known/oauth-authorization-server/oauth', '/oauth/.well-known/oauth-authorization-server']);
+  });
+
+  it('refuses metadata naming another issuer: 503 for requests, a clear error from ready()', async () => {
+    await start();
+    as.metadataOverrides = { issuer: `${as.origin}/` };
+    const logger = memoryLogger();
+    const { rs, get } = api({ logger });
+    expectUnavailable(await get(await mint(key, claims(as, clock))));
+    expect(logger.lines[0]).toContain('not the configured');
+    await expect(rs.ready()).rejects.toThrow(`names the issuer "${as.origin}/", not the configured '${as.origin}' (RFC 8414 §3.3: they must be identical)`);
+  });
+
+  it('refuses a jwks_uri that may not be fetched (http to a host that is not loopback)', async () => {
+    await start();
+    as.metadataOverrides = { jwks_uri: 'http://keys.example/jwks' };
+    const { rs, get } = api();
+    expectUnavailable(await get(await mint(key, claims(as, clock))));
+    await expect(rs.ready()).rejects.toThrow('has a jwks_uri that may not be fetched: its jwks_uri must use https');
+  });
+
+  it('refuses metadata without jwks_uri when no introspection is configured, and without introspection_endpoint when it is', async () => {
+    await start();
+    as.metadataOverrides = { jwks_uri: undefined };
+    await expect(api().rs.ready()).rejects.toThrow('has no jwks_uri');
+    as.metadataOverrides = { introspection_endpoint: undefined };
+    await expect(api({ introspection: INTROSPECTION }).rs.ready()).rejects.toThrow('has no introspection_endpoint');
+    as.metadataOverrides = { introspection_endpoint_auth_methods_supported: ['private_key_jwt'] };
+    await expect(api({ introspection: INTROSPECTION }).rs.ready()).rejects.toThrow('does not list client_secret_basic');
+  });
+
+  it('refuses a metadata document that is not a JSON object', async () => {
+    await start();
+    as.metadata.handler = (_req, res) => res.json(['issuer']);
+    await expect(api().rs.ready()).rejects.toThrow('is not a JSON object');
+  });
+
+  it('remembers a failed discovery for failureBackoffSeconds, then tries again', async () => {
+    await start();
+    as.metadata.handler = (_req, res) => res.status(500).end();
+    const { get } = api({ failureBackoffSeconds: 5 });
+    const token = await mint(key, claims(as, clock));
+    expectUnavailable(await get(token));
+    const during = await get(token);
+    expectUnavailable(during);
+    expect(during.headers['retry-after']).toBe('5');
+    expect(as.metadata.hits).toBe(1);
+    as.metadata.handler = (_req, res) => res.json(as.metadataDocument());
+    clock.advance(6);
+    expect((await get(token)).status).toBe(200);
+  });
+});
