@@ -8,9 +8,10 @@ import type { OAuthContext } from '../lib/context';
 import { defineFeature, method, value, type MethodsOf, type ValuesOf } from '../lib/feature';
 import { OAuthError } from '../lib/errors';
 import { authenticateClient, clientSecretBasic, clientSecretPost, none, supportedAuthMethods } from '../lib/client_auth';
-import { guardedSecretCheck } from '../lib/client_auth/secret_guard';
+import { guardedSecretMatch } from '../lib/client_auth/secret_guard';
 import { bcryptHash, randomToken, sha256 } from '../lib/crypto';
 import { requireParam } from '../lib/http/params';
+import { deleteApplication, getApplication, listApplications, revokeGrants, rotateClientSecret, updateApplication } from '../lib/client_management';
 import { setNoCache } from '../lib/http/no_cache';
 import type { LogLevel } from '../lib/log';
 import { applicationValues, grantValues, schemaVersionValues } from '../lib/store/schema';
@@ -79,6 +80,13 @@ const methods = {
     'Authenticates the client with exactly one of its registered methods (RFC 6749 §2.3), or throws invalid_client.',
   ),
   fetchAccessToken: method(fetchAccessToken, 'The bearer token of a resource request (RFC 6750 §2.1 Authorization header).'),
+  // Client management (`auth.applications`, lib/client_management.ts): override one to audit or restrict it.
+  listApplications: method(listApplications, '`auth.applications.list({ limit, after })`: a page of clients in registration order, without their secrets.'),
+  getApplication: method(getApplication, '`auth.applications.get(clientId)`: one client, without its secret; UnknownApplicationError for an unknown id.'),
+  updateApplication: method(updateApplication, "`auth.applications.update(clientId, changes)`: changes a client's registration, validated as createApplication() validates it."),
+  rotateClientSecret: method(rotateClientSecret, '`auth.applications.rotateSecret(clientId, { graceSeconds })`: a new secret, returned once; the old one works until the grace ends.'),
+  revokeGrants: method(revokeGrants, '`auth.applications.revokeGrants({ clientId, accountId })`: revokes every grant of a client, an account or both; resolves with how many.'),
+  deleteApplication: method(deleteApplication, '`auth.applications.delete(clientId)`: revokes and removes the grants of a client, then the client, in one transaction.'),
   currentAccountId: method(
     (ctx: OAuthContext): string | null => {
       const user = (ctx.req as Request & { user?: { id?: unknown } }).user;
@@ -167,12 +175,20 @@ async function metadataRoute(ctx: OAuthContext): Promise<void> {
  * client without a secret pays the dummy check, like an unknown id.
  */
 async function secretMatches(ctx: OAuthContext, app: Application, secret: string): Promise<boolean> {
-  const stored = app.clientSecretHash;
   const cache = ctx.runtime.secretCache;
-  if (stored && cache.has(app.id, stored, secret)) return true;
-  const ok = await guardedSecretCheck(ctx, app.clientId, secret, stored || null);
-  if (ok && stored) cache.add(app.id, stored, secret);
-  return ok;
+  // The current hash, and the previous one of a rotation until its grace ends (on the ctx clock).
+  // Cache entries are keyed by the hash they matched, so once the grace is over no process looks
+  // up the old secret's entries again: it stops working everywhere at the same time.
+  const hashes = [app.clientSecretHash, inGrace(ctx, app) ? app.previousClientSecretHash : null].filter((h): h is string => Boolean(h));
+  for (const hash of hashes) if (cache.has(app.id, hash, secret)) return true;
+  const matched = await guardedSecretMatch(ctx, app.clientId, secret, hashes);
+  if (matched !== null) cache.add(app.id, matched, secret);
+  return matched !== null;
+}
+
+/** Whether the previous secret of a rotation is still accepted. */
+function inGrace(ctx: OAuthContext, app: Application): boolean {
+  return app.previousClientSecretExpiresAt !== null && app.previousClientSecretExpiresAt.getTime() > ctx.now().getTime();
 }
 
 /** RFC 6750 §2.1: `Authorization: Bearer <b64token>`; the scheme is case-insensitive. */

@@ -74,9 +74,9 @@ const URI_PARTS = /^([^:/?#]+):(?:\/\/([^/?#]*))?([^?#]*)(\?[^#]*)?$/;
  * (host case, IP address forms, default port) and the `/` of an empty path. So `https://a.example/x y`, `/cb`, `https:a.example/cb` and
  * `https://a.example/a/../cb` are refused rather than stored as something else.
  */
-function checkUri(kind: string, uri: unknown): void {
-  if (typeof uri !== 'string') throw new TypeError(`createApplication(): ${kind} ${JSON.stringify(uri)} must be a string`);
-  const label = `createApplication(): ${kind} '${uri}'`;
+function checkUri(kind: string, uri: unknown, caller = 'createApplication()'): void {
+  if (typeof uri !== 'string') throw new TypeError(`${caller}: ${kind} ${JSON.stringify(uri)} must be a string`);
+  const label = `${caller}: ${kind} '${uri}'`;
   if (!URI_CHARACTERS.test(uri)) throw new TypeError(`${label} contains whitespace, a control or non-ASCII character, or another character RFC 3986 §2 does not allow`);
   if (/%(?![0-9A-Fa-f]{2})/.test(uri)) throw new TypeError(`${label} has an incomplete percent-encoding (RFC 3986 §2.1)`);
   if (uri.includes('#')) throw new TypeError(`${label} must not have a fragment (RFC 6749 §3.1.2)`);
@@ -98,11 +98,95 @@ function checkUri(kind: string, uri: unknown): void {
 }
 
 /** Redirect URIs: an array as given (each entry checked whole), or one space-separated string. */
-function uriList(v: unknown): unknown[] {
+function uriList(v: unknown, caller: string): unknown[] {
   if (v === undefined) return [];
   if (Array.isArray(v)) return v;
   if (typeof v === 'string') return v.split(' ').filter(Boolean);
-  throw new TypeError('createApplication(): redirectUri must be a string or an array of strings');
+  throw new TypeError(`${caller}: redirectUri must be a string or an array of strings`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The validation of registration fields, shared by createApplication() and applications.update().
+// `caller` starts each message (`createApplication()`, `applications.update()`).
+
+/** RFC 8252 §7.3 / §8.3: the hosts a plain-http redirect URI may name. */
+const LOOPBACK_HOST = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]|localhost)$/;
+
+/**
+ * Registered redirect URIs: each an RFC 3986 absolute URI without fragment (`checkUri`), and
+ * `http` only for a loopback host (RFC 9700 §2.1 and §4.1: plain http elsewhere exposes the code
+ * to the network; RFC 8252 §7.3 native apps listen on loopback).
+ */
+export function checkRedirectUris(caller: string, v: unknown): string[] {
+  const uris = uriList(v, caller);
+  for (const uri of uris) {
+    checkUri('redirect URI', uri, caller);
+    const u = new URL(uri as string);
+    if (u.protocol === 'http:' && !LOOPBACK_HOST.test(u.hostname)) {
+      throw new TypeError(`${caller}: redirect URI '${uri as string}' uses http outside loopback: use https (RFC 9700 §2.1; plain http only for 127.0.0.1, [::1] or localhost, RFC 8252 §7.3)`);
+    }
+  }
+  return uris as string[];
+}
+
+export function checkName(caller: string, name: unknown): string {
+  if (typeof name !== 'string' || name.trim() === '') throw new TypeError(`${caller}: name is required`);
+  return name;
+}
+
+/** Scope tokens (RFC 6749 §3.3): an array, or one space-separated string. */
+export function checkScopes(caller: string, v: string | string[] | undefined): string[] {
+  const scopes = list(v) ?? [];
+  for (const s of scopes) if (!isScopeToken(s)) throw new TypeError(`${caller}: '${s}' is not a valid scope (RFC 6749 §3.3)`);
+  return scopes;
+}
+
+/** Client-authentication methods of the enabled features; undefined → null (`oauthDefaultTokenEndpointAuthMethods`). */
+export function checkAuthMethods(rt: Runtime, caller: string, v: string | string[] | undefined): string[] | null {
+  const methods = list(v) ?? null;
+  for (const m of methods ?? []) {
+    if (!rt.clientAuthMethods.has(m)) throw new TypeError(`${caller}: client authentication method '${m}' is not provided by the enabled features (${[...rt.clientAuthMethods.keys()].join(', ')})`);
+  }
+  return methods;
+}
+
+/** Grant types of the enabled features. */
+export function checkGrantTypes(rt: Runtime, caller: string, grantTypes: unknown): string[] {
+  if (!Array.isArray(grantTypes)) throw new TypeError(`${caller}: grantTypes must be an array of grant types`);
+  for (const g of grantTypes) {
+    if (!rt.grantTypes.has(g)) throw new TypeError(`${caller}: grant type '${String(g)}' is not provided by the enabled features (${[...rt.grantTypes.keys()].join(', ')})`);
+  }
+  return grantTypes as string[];
+}
+
+export function checkJwksUri(caller: string, v: unknown): string {
+  checkUri('jwks_uri', v, caller);
+  return v as string;
+}
+
+/** A JWK Set (RFC 7517 §5), given as an object or JSON: `{ keys: [...] }`, each key with its `kty` (§4.1). Stored as JSON. */
+export function checkJwks(caller: string, v: object | string): string {
+  const message = `${caller}: jwks must be a JWK Set ({ keys: [...] })`;
+  let parsed: unknown;
+  try {
+    parsed = typeof v === 'string' ? JSON.parse(v) : v;
+  } catch {
+    throw new TypeError(`${message}: it is not JSON`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || !Array.isArray((parsed as { keys?: unknown }).keys)) throw new TypeError(message);
+  (parsed as { keys: unknown[] }).keys.forEach((k, i) => {
+    if (typeof k !== 'object' || k === null || typeof (k as { kty?: unknown }).kty !== 'string') throw new TypeError(`${message}: keys[${i}] is not a JWK (no kty, RFC 7517 §4.1)`);
+  });
+  return JSON.stringify(parsed);
+}
+
+/** 'opaque' or a contributed access token format (`'jwt'` with jwt_access_tokens); null: the server's default. */
+export function checkAccessTokenFormat(rt: Runtime, caller: string, format: unknown): string | null {
+  if (format === undefined || format === null) return null;
+  if (format !== 'opaque' && !rt.extensions<{ name: string }>('accessTokenFormats').some((f) => f.name === format)) {
+    throw new TypeError(`${caller}: accessTokenFormat must be 'opaque'${rt.enabled.has('jwt_access_tokens') ? " or 'jwt'" : " ('jwt' needs the jwt_access_tokens feature)"} (got ${JSON.stringify(format)})`);
+  }
+  return format as string;
 }
 
 /** RFC 7591 §2: `authorization_code` when grant_types is omitted; `refresh_token` goes with it when enabled. */
@@ -114,32 +198,16 @@ function defaultGrantTypes(rt: Runtime): string[] {
 }
 
 export async function createApplication(rt: Runtime, input: CreateApplicationInput): Promise<CreatedApplication> {
-  if (!input || typeof input.name !== 'string' || input.name.trim() === '') throw new TypeError('createApplication(): name is required');
-  const redirectUris = uriList(input.redirectUri);
-  for (const uri of redirectUris) checkUri('redirect URI', uri);
-  const scopes = list(input.scopes) ?? [];
-  for (const s of scopes) if (!isScopeToken(s)) throw new TypeError(`createApplication(): '${s}' is not a valid scope (RFC 6749 §3.3)`);
-  const methods = list(input.tokenEndpointAuthMethod) ?? null;
-  for (const m of methods ?? []) {
-    if (!rt.clientAuthMethods.has(m)) throw new TypeError(`createApplication(): client authentication method '${m}' is not provided by the enabled features (${[...rt.clientAuthMethods.keys()].join(', ')})`);
-  }
-  const grantTypes = input.grantTypes ?? defaultGrantTypes(rt);
-  if (!Array.isArray(grantTypes)) throw new TypeError('createApplication(): grantTypes must be an array of grant types');
-  for (const g of grantTypes) {
-    if (!rt.grantTypes.has(g)) throw new TypeError(`createApplication(): grant type '${g}' is not provided by the enabled features (${[...rt.grantTypes.keys()].join(', ')})`);
-  }
-  if (input.jwksUri !== undefined) checkUri('jwks_uri', input.jwksUri);
-  let jwks: string | null = null;
-  if (input.jwks !== undefined) {
-    const parsed: unknown = typeof input.jwks === 'string' ? JSON.parse(input.jwks) : input.jwks;
-    if (typeof parsed !== 'object' || parsed === null || !Array.isArray((parsed as { keys?: unknown }).keys)) throw new TypeError('createApplication(): jwks must be a JWK Set ({ keys: [...] })');
-    jwks = JSON.stringify(parsed);
-  }
-
-  const accessTokenFormat = input.accessTokenFormat ?? null;
-  if (accessTokenFormat !== null && accessTokenFormat !== 'opaque' && !rt.extensions<{ name: string }>('accessTokenFormats').some((f) => f.name === accessTokenFormat)) {
-    throw new TypeError(`createApplication(): accessTokenFormat must be 'opaque'${rt.enabled.has('jwt_access_tokens') ? " or 'jwt'" : " ('jwt' needs the jwt_access_tokens feature)"} (got ${JSON.stringify(accessTokenFormat)})`);
-  }
+  const caller = 'createApplication()';
+  if (!input) throw new TypeError(`${caller}: name is required`);
+  checkName(caller, input.name);
+  const redirectUris = checkRedirectUris(caller, input.redirectUri);
+  const scopes = checkScopes(caller, input.scopes);
+  const methods = checkAuthMethods(rt, caller, input.tokenEndpointAuthMethod);
+  const grantTypes = checkGrantTypes(rt, caller, input.grantTypes ?? defaultGrantTypes(rt));
+  if (input.jwksUri !== undefined) checkJwksUri(caller, input.jwksUri);
+  const jwks = input.jwks === undefined ? null : checkJwks(caller, input.jwks);
+  const accessTokenFormat = checkAccessTokenFormat(rt, caller, input.accessTokenFormat);
 
   const ctx = systemContext(rt);
   const m = ctx.methods;
@@ -154,7 +222,7 @@ export async function createApplication(rt: Runtime, input: CreateApplicationInp
     name: input.name,
     description: input.description ?? null,
     homepageUrl: input.homepageUrl ?? null,
-    redirectUris: redirectUris as string[],
+    redirectUris,
     clientId,
     clientSecretHash: clientSecret === undefined ? null : await m.secretHash(clientSecret),
     clientSecretEncrypted,

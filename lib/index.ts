@@ -18,6 +18,18 @@ export type { OAuthAuthorization } from './resource';
 export { resourceServer, type ResourceServer, type ResourceServerOptions, type RemoteOAuthAuthorization } from './resource_server';
 export type { Application, Grant } from './store';
 export type { CreateApplicationInput, CreatedApplication } from './applications';
+export {
+  UnknownApplicationError,
+  type ApplicationInfo,
+  type ApplicationPage,
+  type ApplicationsApi,
+  type DeletedApplication,
+  type ListApplicationsOptions,
+  type RevokeGrantsFilter,
+  type RotatedSecret,
+  type RotateSecretOptions,
+  type UpdateApplicationInput,
+} from './client_management';
 export { PurgeAlreadyRunningError, type PurgeCounts, type PurgeOptions, type StartPurgingOptions } from './purge';
 export type { FeatureId } from './features';
 export type { OAuthLogger } from './log';

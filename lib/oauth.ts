@@ -19,6 +19,7 @@ import { report } from './report';
 import { requireOauthAuthorization } from './resource';
 import { Runtime, type RuntimeOptions } from './runtime';
 import { createApplication, type CreateApplicationInput, type CreatedApplication } from './applications';
+import { applicationsApi, type ApplicationsApi } from './client_management';
 import { Purger, type PurgeCounts, type PurgeOptions, type StartPurgingOptions } from './purge';
 
 /** Options of `oauth()`: the framework's own, plus those of every enabled feature and its dependencies. */
@@ -62,6 +63,17 @@ export interface OAuthRouter extends Router {
   requireOauthAuthorization(...scopes: string[]): RequestHandler;
   /** Registers a client application; the secret is returned once and stored bcrypt-hashed. */
   createApplication(input: CreateApplicationInput): Promise<CreatedApplication>;
+  /**
+   * Client management: `list`, `get`, `update`, `rotateSecret`, `revokeGrants`, `delete`. Each
+   * runs an auth method of `oauth_base` (`listApplications`, …), which a host can override.
+   * @example
+   * ```ts
+   * const { applications, next } = await auth.applications.list({ limit: 50 });
+   * const { clientSecret } = await auth.applications.rotateSecret(clientId, { graceSeconds: 86400 });
+   * await auth.applications.delete(clientId);
+   * ```
+   */
+  readonly applications: ApplicationsApi;
   /**
    * RFC 8414 §3.1 for a router mounted under a prefix: clients of the issuer
    * `https://host/oauth` look for its metadata at `/.well-known/oauth-authorization-server/oauth`,
@@ -207,6 +219,7 @@ export function oauth<const E extends readonly FeatureId[] = readonly []>(option
   router.knexMigrations = () => knexMigrations(rt.schema, rt.tables);
   router.requireOauthAuthorization = (...scopes: string[]) => requireOauthAuthorization(rt, scopes);
   router.createApplication = (input: CreateApplicationInput) => createApplication(rt, input);
+  Object.defineProperty(router, 'applications', { value: applicationsApi(rt), enumerable: true });
   const metadata = routes.get(`GET ${pathKey(rt.routePaths.get('oauth_server_metadata')!)}`)!;
   router.wellKnown = (opts: WellKnownOptions = {}) => wellKnownRouter(rt, metadata, wellKnownMountPath(rt, opts));
   const purger = new Purger(rt);

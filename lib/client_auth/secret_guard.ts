@@ -87,6 +87,15 @@ export async function authenticateWithSecret(ctx: OAuthContext, clientId: string
  * queue is full.
  */
 export async function guardedSecretCheck(ctx: OAuthContext, clientId: string, secret: string, storedHash: string | null): Promise<boolean> {
+  return (await guardedSecretMatch(ctx, clientId, secret, storedHash === null ? [] : [storedHash])) !== null;
+}
+
+/**
+ * `guardedSecretCheck` against several stored hashes (the current one, then the previous one of a
+ * rotation still in its grace period), in one bcrypt slot and counted as one failure: the hash
+ * that matched, or null (with no hash, after the dummy check).
+ */
+export async function guardedSecretMatch(ctx: OAuthContext, clientId: string, secret: string, storedHashes: readonly string[]): Promise<string | null> {
   const values = ctx.values as unknown as GuardValues;
   const guard = guardOf(ctx);
   const key = failureKey(clientId, clientAuthSource(ctx.req.ip));
@@ -95,19 +104,24 @@ export async function guardedSecretCheck(ctx: OAuthContext, clientId: string, se
   if (!release) {
     throw new OAuthError('temporarily_unavailable', values.oauthClientAuthBusyMessage, { reason: 'client_auth_overloaded', retryAfter: BUSY_RETRY_AFTER_SECONDS });
   }
-  let ok: boolean;
+  let matched: string | null = null;
   const done = await release;
   try {
     // Failures of the checks queued beside this one may have locked the id meanwhile.
     refuseIfLockedOut(ctx, guard, key);
-    const hash = storedHash ?? (await dummyHash(values.oauthClientSecretHashCost));
-    ok = (await bcryptMatches(secret, hash)) && storedHash !== null;
+    if (storedHashes.length === 0) await bcryptMatches(secret, await dummyHash(values.oauthClientSecretHashCost));
+    for (const hash of storedHashes) {
+      if (await bcryptMatches(secret, hash)) {
+        matched = hash;
+        break;
+      }
+    }
   } finally {
     done();
   }
-  if (ok) guard.failures.clear(key);
+  if (matched !== null) guard.failures.clear(key);
   else guard.failures.record(key, ctx.now().getTime(), values);
-  return ok;
+  return matched;
 }
 
 function refuseIfLockedOut(ctx: OAuthContext, guard: SecretGuard, key: string): void {

@@ -34,9 +34,33 @@ export interface Application {
   createdAt: Date | null;
   /** The format of the client's access tokens (`jwt_access_tokens`); null: the server's `oauthAccessTokenFormat`. */
   accessTokenFormat: string | null;
+  /** The bcrypt hash of the secret a rotation replaced, accepted until `previousClientSecretExpiresAt`; null without one. */
+  previousClientSecretHash: string | null;
+  /** When the previous secret stops being accepted (compared with `ctx.now()`). */
+  previousClientSecretExpiresAt: Date | null;
 }
 
-export type NewApplication = Omit<Application, 'id' | 'createdAt' | 'accessTokenFormat'> & { createdAt: Date; accessTokenFormat?: string | null };
+export type NewApplication = Omit<Application, 'id' | 'createdAt' | 'accessTokenFormat' | 'previousClientSecretHash' | 'previousClientSecretExpiresAt'> & {
+  createdAt: Date;
+  accessTokenFormat?: string | null;
+};
+
+/** The registration fields `applications.update()` may change (the secret and the ids excepted). */
+export type ApplicationChanges = Partial<
+  Pick<
+    Application,
+    | 'name' | 'description' | 'homepageUrl' | 'redirectUris' | 'scopes' | 'tokenEndpointAuthMethods' | 'grantTypes' | 'responseTypes' | 'responseModes'
+    | 'jwks' | 'jwksUri' | 'logoUri' | 'tosUri' | 'policyUri' | 'contacts' | 'softwareId' | 'softwareVersion' | 'accessTokenFormat'
+  >
+>;
+
+/** What a secret rotation writes. */
+export interface SecretRotation {
+  clientSecretHash: string;
+  clientSecretEncrypted: string | null;
+  previousClientSecretHash: string | null;
+  previousClientSecretExpiresAt: Date | null;
+}
 
 export function applicationFromRow(schema: Schema, row: Record<string, unknown>): Application {
   const c = schema.applications.columns;
@@ -65,6 +89,8 @@ export function applicationFromRow(schema: Schema, row: Record<string, unknown>)
     softwareVersion: toStr(row[c.softwareVersion]),
     createdAt: toDate(row[c.createdAt]),
     accessTokenFormat: toStr(row[c.accessTokenFormat]),
+    previousClientSecretHash: toStr(row[c.previousClientSecretHash]),
+    previousClientSecretExpiresAt: toDate(row[c.previousClientSecretExpiresAt]),
   };
 }
 
@@ -115,7 +141,7 @@ export class ApplicationStore {
       [c.accessTokenFormat]: app.accessTokenFormat ?? null,
     };
     const id = await this.sql.insert('applications.insert', (q, p) => q(table).insert(Object.fromEntries(Object.keys(row).map((n, i) => [n, p(i)]))), Object.values(row), c.id);
-    return { ...app, accessTokenFormat: app.accessTokenFormat ?? null, id };
+    return { ...app, accessTokenFormat: app.accessTokenFormat ?? null, previousClientSecretHash: null, previousClientSecretExpiresAt: null, id };
   }
 
   /** Replaces the secret hash (and the encrypted copy, when kept). */
@@ -126,5 +152,81 @@ export class ApplicationStore {
       (q, p) => q(table).where(c.id, p(0)).update({ [c.clientSecretHash]: p(1), [c.clientSecretEncrypted]: p(2) }),
       [id, clientSecretHash, clientSecretEncrypted],
     );
+  }
+
+  /**
+   * Up to `limit` applications with a row id above `afterId`, by id (keyset pagination: each page
+   * is one range scan of the primary key). Inside a transaction only (several rows).
+   */
+  async list(afterId: number, limit: number): Promise<Application[]> {
+    const { table, columns: c } = this.schema.applications;
+    const rows = (await this.sql.table(table).where(c.id, '>', afterId).orderBy(c.id).limit(limit)) as Record<string, unknown>[];
+    return rows.map((row) => applicationFromRow(this.schema, row));
+  }
+
+  /** Writes the given registration fields (one UPDATE); whether the row exists. */
+  async update(id: number, changes: ApplicationChanges): Promise<boolean> {
+    const { table, columns: c } = this.schema.applications;
+    const set: Record<string, unknown> = {};
+    const put = (column: string, v: unknown) => void (v !== undefined && (set[column] = v));
+    put(c.name, changes.name);
+    put(c.description, changes.description);
+    put(c.homepageUrl, changes.homepageUrl);
+    put(c.redirectUri, changes.redirectUris === undefined ? undefined : (fromList(changes.redirectUris) ?? ''));
+    put(c.scopes, changes.scopes === undefined ? undefined : (fromList(changes.scopes) ?? ''));
+    put(c.tokenEndpointAuthMethod, changes.tokenEndpointAuthMethods === undefined ? undefined : fromList(changes.tokenEndpointAuthMethods));
+    put(c.grantTypes, changes.grantTypes === undefined ? undefined : fromList(changes.grantTypes));
+    put(c.responseTypes, changes.responseTypes === undefined ? undefined : fromList(changes.responseTypes));
+    put(c.responseModes, changes.responseModes === undefined ? undefined : fromList(changes.responseModes));
+    put(c.jwks, changes.jwks);
+    put(c.jwksUri, changes.jwksUri);
+    put(c.logoUri, changes.logoUri);
+    put(c.tosUri, changes.tosUri);
+    put(c.policyUri, changes.policyUri);
+    put(c.contacts, changes.contacts);
+    put(c.softwareId, changes.softwareId);
+    put(c.softwareVersion, changes.softwareVersion);
+    put(c.accessTokenFormat, changes.accessTokenFormat);
+    const names = Object.keys(set);
+    if (names.length === 0) return (await this.findById(id)) !== undefined;
+    const changed = await this.sql.changes(
+      `applications.update:${names.join(',')}`,
+      (q, p) => q(table).where(c.id, p(0)).update(Object.fromEntries(names.map((n, i) => [n, p(i + 1)]))),
+      [id, ...names.map((n) => set[n])],
+    );
+    return changed === 1;
+  }
+
+  /**
+   * Replaces the secret, keeping the replaced hash as the previous one until its expiry: one
+   * conditional UPDATE on the hash read before (`expectedHash`), so of two concurrent rotations
+   * one wins and the other changes nothing (false).
+   */
+  async rotateSecret(id: number, expectedHash: string | null, rotation: SecretRotation): Promise<boolean> {
+    const { table, columns: c } = this.schema.applications;
+    const set = {
+      [c.clientSecretHash]: rotation.clientSecretHash,
+      [c.clientSecretEncrypted]: rotation.clientSecretEncrypted,
+      [c.previousClientSecretHash]: rotation.previousClientSecretHash,
+      [c.previousClientSecretExpiresAt]: rotation.previousClientSecretExpiresAt,
+    };
+    const names = Object.keys(set);
+    const changed = await this.sql.changes(
+      `applications.rotateSecret:${expectedHash === null ? 'null' : 'hash'}`,
+      (q, p) => {
+        const b = q(table).where(c.id, p(0));
+        if (expectedHash === null) b.whereNull(c.clientSecretHash);
+        else b.where(c.clientSecretHash, p(1));
+        return b.update(Object.fromEntries(names.map((n, i) => [n, p(i + 2)])));
+      },
+      [id, expectedHash, ...names.map((n) => set[n])],
+    );
+    return changed === 1;
+  }
+
+  /** Deletes the application row (its grants first: see `GrantStore.deleteOfApplication`); whether it existed. */
+  async delete(id: number): Promise<boolean> {
+    const { table, columns: c } = this.schema.applications;
+    return (await this.sql.changes('applications.delete', (q, p) => q(table).where(c.id, p(0)).delete(), [id])) === 1;
   }
 }

@@ -285,6 +285,45 @@ export class GrantStore {
     return changed === 1;
   }
 
+  /**
+   * Revokes every grant not yet revoked of an application, of an account, or of both (at least
+   * one filter): one UPDATE. Returns how many it revoked.
+   */
+  async revokeMatching(filter: { applicationId?: number; accountId?: string }, now: Date): Promise<number> {
+    const { table, columns: c } = this.schema.grants;
+    const { applicationId, accountId } = filter;
+    if (applicationId === undefined && accountId === undefined) throw new TypeError('GrantStore.revokeMatching(): at least one filter is required');
+    const key = `grants.revokeMatching:${applicationId === undefined ? '' : 'app'}:${accountId === undefined ? '' : 'account'}`;
+    return this.sql.changes(
+      key,
+      (q, p) => {
+        const b = q(table).whereNull(c.revokedAt);
+        if (applicationId !== undefined) b.where(c.oauthApplicationId, p(1));
+        if (accountId !== undefined) b.where(c.accountId, p(2));
+        return b.update({ [c.revokedAt]: p(0) });
+      },
+      [now, applicationId, accountId],
+    );
+  }
+
+  /**
+   * Deletes the grants of an application, and first their retired refresh tokens when that table
+   * is in use (`retired`): run inside the transaction that deletes the application. Returns how
+   * many grants it deleted.
+   */
+  async deleteOfApplication(applicationId: number, retired: boolean): Promise<number> {
+    const { table, columns: c } = this.schema.grants;
+    if (retired) {
+      const r = this.schema.retiredRefreshTokens;
+      await this.sql.changes(
+        'grants.deleteOfApplication:retired',
+        (q, p) => q(r.table).whereIn(r.columns.oauthGrantId, q(table).select(c.id).where(c.oauthApplicationId, p(0))).delete(),
+        [applicationId],
+      );
+    }
+    return this.sql.changes('grants.deleteOfApplication', (q, p) => q(table).where(c.oauthApplicationId, p(0)).delete(), [applicationId]);
+  }
+
   private tokenColumns(t: TokenFields): Record<string, unknown> {
     const c = this.schema.grants.columns;
     const out: Record<string, unknown> = { [c.tokenHash]: t.tokenHash, [c.expiresIn]: t.expiresIn };

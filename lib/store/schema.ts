@@ -31,6 +31,10 @@ export const APPLICATION_COLUMNS = {
   createdAt: 'created_at',
   /** `jwt_access_tokens`: 'jwt' | 'opaque', NULL for the server's `oauthAccessTokenFormat` (schema version 2). */
   accessTokenFormat: 'access_token_format',
+  /** The bcrypt hash of the secret `applications.rotateSecret()` replaced, accepted until the next column's time (schema version 4). */
+  previousClientSecretHash: 'client_secret_previous',
+  /** When the previous secret stops being accepted (on the `now()` clock); NULL with no previous secret. */
+  previousClientSecretExpiresAt: 'client_secret_previous_expires_at',
 } as const;
 
 /** Field → default column name of `oauth_grants`. One row carries a grant from code to tokens. */
