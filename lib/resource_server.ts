@@ -368,7 +368,17 @@ class RemoteIssuer {
           return value;
         },
         (e: Error) => {
-          this.metadata = { error: e, until: this.now() + this.s.failureBackoffSeconds * 1000 };
+          const until = this.now() + this.s.failureBackoffSeconds * 1000;
+          const previous = this.metadata;
+          if (previous && 'value' in previous) {
+            // Stale-if-error (RFC 5861 §4): metadata rarely changes, and the last good copy is
+            // still the issuer's word; it serves until the next attempt. Keys get no such grace:
+            // a key removed from the set must stop verifying.
+            this.metadata = { value: previous.value, until };
+            this.s.logger.warn(`resourceServer: the issuer's metadata could not be refreshed, the previous copy is used (${e.message})`);
+            return previous.value;
+          }
+          this.metadata = { error: e, until };
           throw unavailable('authorization_server_unavailable', e);
         },
       ).finally(() => {

@@ -1,3 +1,4 @@
+import { resourceServer } from '../../lib';
 import { AUDIENCE, Clock, claims, expectUnavailable, FakeAuthorizationServer, INTROSPECTION, keyPair, memoryLogger, mint, protectedApi, type KeyPair } from './support';
 
 let as: FakeAuthorizationServer;
@@ -92,4 +93,32 @@ describe('resourceServer › metadata discovery (RFC 8414)', () => {
     clock.advance(6);
     expect((await get(token)).status).toBe(200);
   });
+
+  it('keeps using the last good metadata while a refresh fails, and logs it', async () => {
+    await start();
+    as.metadata.handler = (_req, res) => res.set('cache-control', 'max-age=60').json(as.metadataDocument());
+    const logger = memoryLogger();
+    const { get } = api({ logger, minCacheSeconds: 0 });
+    expect((await get(await mint(key, claims(as, clock)))).status).toBe(200);
+    as.metadata.handler = (_req, res) => res.status(502).end();
+    clock.advance(61);
+    expect((await get(await mint(key, claims(as, clock)))).status).toBe(200);
+    expect(as.metadata.hits).toBe(2);
+    expect(logger.lines.join('\n')).toContain('the previous copy is used');
+  });
+});
+
+describe('resourceServer › addresses', () => {
+  it('refuses a private address, before connecting, with allowPrivateAddresses: false', async () => {
+    const rs = resourceServer({ issuer: 'https://10.0.0.1', audience: AUDIENCE, allowPrivateAddresses: false, logger: memoryLogger() });
+    await expect(rs.ready()).rejects.toThrow('resolves to 10.0.0.1, an address that is not allowed');
+  });
+
+  it('tries a private address by default (an internal authorization server)', async () => {
+    // 192.0.2.1 (TEST-NET-1) is never routed: the fetch fails, but it is not refused.
+    const rs = resourceServer({ issuer: 'https://192.0.2.1', audience: AUDIENCE, timeoutMs: 200, logger: memoryLogger() });
+    const error = await rs.ready().then(() => undefined, (e: unknown) => e as Error);
+    expect(error).toBeInstanceOf(Error);
+    expect(error!.message).not.toContain('not allowed');
+  }, 20_000);
 });
