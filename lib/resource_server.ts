@@ -17,7 +17,7 @@ import { sha256 } from './crypto';
 import { OAuthError, type OAuthErrorReason } from './errors';
 import { renderBearerError } from './http/error_handler';
 import { checkFetchUrl, isLoopbackHost, safeFetch, SafeFetchError } from './http/safe_fetch';
-import { cacheLifetime, JwksCache, JwksError, type JwksSettings, type KeySet } from './jwks';
+import { cacheLifetime, JwksCache, type JwksSettings, type KeySet } from './jwks';
 import { defaultLogger, errorMeta, RepeatLimiter, repeatKey, type OAuthLogger } from './log';
 import { didYouMean, OAuthConfigurationError } from './options';
 import type { OAuthAuthorization } from './resource';
@@ -225,9 +225,7 @@ function checkOptions(options: ResourceServerOptions): Settings {
   }
   if (numbers.minCacheSeconds > numbers.maxCacheSeconds) throw fail("option 'minCacheSeconds' must not exceed 'maxCacheSeconds'.");
 
-  for (const name of ['allowPrivateAddresses'] as const) {
-    if (options[name] !== undefined && typeof options[name] !== 'boolean') throw fail(`option '${name}' must be a boolean.`);
-  }
+  if (options.allowPrivateAddresses !== undefined && typeof options.allowPrivateAddresses !== 'boolean') throw fail("option 'allowPrivateAddresses' must be a boolean.");
   if (options.realm !== undefined && typeof options.realm !== 'string') throw fail("option 'realm' must be a string.");
   const logger = options.logger;
   if (logger !== undefined && !(['error', 'warn', 'info'] as const).every((l) => typeof (logger as unknown as Record<string, unknown>)?.[l] === 'function')) {
@@ -298,18 +296,19 @@ class RemoteIssuer {
     const rs = this;
     return function resourceServerMiddleware(req: Request, res: Response, next: NextFunction): void {
       let token: string | undefined;
-      rs.withDeadline(() => {
+      rs.withDeadline(async () => {
         token = bearerToken(req.headers.authorization);
-        return rs.authorize(token);
+        const authorization = await rs.authorize(token);
+        checkScopes(authorization, required);
+        return authorization;
       }).then(
         (authorization) => {
-          checkScopes(authorization, required);
           // req.oauth is OAuthAuthorization | RemoteOAuthAuthorization (lib/resource.ts).
           req.oauth = authorization;
           next();
         },
         (e: unknown) => rs.fail(req, res, e, token),
-      ).catch((e: unknown) => rs.fail(req, res, e, token));
+      );
     };
   }
 
@@ -342,7 +341,6 @@ class RemoteIssuer {
     if (this.s.introspection && meta.introspectionEndpoint) {
       const found = await this.introspect(token, meta.introspectionEndpoint);
       if (!found) throw invalid('inactive_token');
-      // A cached answer outlives nothing: it is dropped at the token's exp.
       return { ...found, token };
     }
     throw invalid('unknown_token');
@@ -725,7 +723,7 @@ function invalid(reason: OAuthErrorReason, cause?: unknown): OAuthError {
 /** 503: the token may be fine, but the authorization server cannot say so now. */
 function unavailable(reason: OAuthErrorReason, cause: unknown, retryAfter?: number): OAuthError {
   if (cause instanceof OAuthError) return cause;
-  const error = cause instanceof JwksError || cause instanceof Error ? cause : new Error(String(cause));
+  const error = cause instanceof Error ? cause : new Error(String(cause));
   return new OAuthError('temporarily_unavailable', UNAVAILABLE, { reason, cause: error, ...(retryAfter !== undefined && { retryAfter }) });
 }
 
