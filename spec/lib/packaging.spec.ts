@@ -25,7 +25,7 @@ const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
 let published: string[];
 
 beforeAll(() => {
-  const outputs = ['dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/features/oauth_base.js', 'dist/examples/server.js', 'dist/bench/run.js', 'dist/scripts/generate_docs.js'];
+  const outputs = ['dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/features/oauth_base.js', 'dist/examples/server.js', 'dist/bench/run.js', 'dist/scripts/generate_docs.js', 'dist/bin/express-oauth-features.js'];
   if (outputs.some((f) => !existsSync(join(ROOT, f)))) {
     // tsc emits even when another file fails to type-check; what must exist is asserted below.
     try {
@@ -56,12 +56,16 @@ function packagesIn(files: string[]): Set<string> {
 describe('lib › packaging (npm pack --dry-run)', () => {
   it('publishes the compiled library, its templates, README, LICENSE and CHANGELOG only', () => {
     expect([...new Set(published.map(topLevel))].sort()).toEqual(
-      ['CHANGELOG.md', 'LICENSE', 'README.md', 'dist/features', 'dist/lib', 'package.json', 'templates'].sort(),
+      ['CHANGELOG.md', 'LICENSE', 'README.md', 'dist/bin', 'dist/features', 'dist/lib', 'package.json', 'templates'].sort(),
     );
     const templates = readdirSync(join(ROOT, 'templates')).filter((f) => f.endsWith('.html'));
     expect(templates.length).toBeGreaterThan(0);
     expect(published.filter((p) => p.startsWith('templates/')).sort()).toEqual(templates.map((f) => `templates/${f}`).sort());
     expect(published).toEqual(expect.arrayContaining(['dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/features/oauth_base.js', 'dist/features/oauth_base.d.ts']));
+    // The admin CLI (package.json `bin`) is published with its shebang.
+    expect((pkg as unknown as { bin: Record<string, string> }).bin).toEqual({ 'express-oauth-features': 'dist/bin/express-oauth-features.js' });
+    expect(published).toContain('dist/bin/express-oauth-features.js');
+    expect(readFileSync(join(ROOT, 'dist/bin/express-oauth-features.js'), 'utf8')).toMatch(/^#!\/usr\/bin\/env node\n/);
   });
 
   it('has no demo, bench, scripts, specs, sources or CI files in it', () => {
