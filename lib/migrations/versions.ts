@@ -116,12 +116,21 @@ export const VERSIONS: readonly SchemaVersion[] = [
     description: "Applications: the format of the client's access tokens ('jwt' | 'opaque'; NULL: the server's oauthAccessTokenFormat)",
     tables: { applications: () => ({ columns: { accessTokenFormat: (t, n) => void t.string(n, 16) } }) },
   },
-  // ── The next version goes here, e.g. client secret rotation:
-  // {
-  //   version: 3,
-  //   name: 'client_secret_rotation',
-  //   description: 'Applications: the previous client secret hash and when it stops being accepted',
-  //   tables: { applications: () => ({ columns: { previousClientSecretHash: str, previousClientSecretExpiresAt: ts } }) },
-  // },
-  // Then version 4, e.g. `tables: { grants: () => ({ index: [['revokedAt']] }) }` for purge.
+  {
+    version: 3,
+    name: 'purge_indexes',
+    description: 'Grants: indexes for auth.purge() (revoked_at; refresh_token_expires_in, expires_in), so each batch is an index range scan',
+    // lib/store/purge.ts: revoked before the cut-off; expired before it with no refresh token
+    // (NULL) or an expired one. Without them a batch scans the live grants in front of it.
+    tables: { grants: () => ({ index: [['revokedAt'], ['refreshTokenExpiresIn', 'expiresIn']] }) },
+  },
+  {
+    version: 4,
+    name: 'client_secret_rotation',
+    description: 'Applications: the previous client secret hash and when it stops being accepted (applications.rotateSecret() with a grace period)',
+    tables: { applications: () => ({ columns: { previousClientSecretHash: str, previousClientSecretExpiresAt: ts } }) },
+  },
+  // ── The next version goes here: `version: 5`, and so on. The versions are 1…n without gaps
+  // (spec/lib/migrations.spec.ts), a released version is never edited, and a new column is
+  // nullable or has a default.
 ];
