@@ -8,6 +8,7 @@ import clientCredentialsGrant from '../features/client_credentials_grant';
 import tokenRevocation from '../features/token_revocation';
 import tokenIntrospection from '../features/token_introspection';
 import jwks from '../features/jwks';
+import jwtAccessTokens from '../features/jwt_access_tokens';
 
 export const FEATURES = {
   oauth_base: oauthBase,
@@ -19,6 +20,7 @@ export const FEATURES = {
   token_revocation: tokenRevocation,
   token_introspection: tokenIntrospection,
   jwks,
+  jwt_access_tokens: jwtAccessTokens,
 } as const;
 
 export type Features = typeof FEATURES;

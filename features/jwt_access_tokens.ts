@@ -1,0 +1,253 @@
+/**
+ * RFC 9068 JWT access tokens: `at+jwt` tokens signed with the server's key (`jwks`), checked by
+ * `requireOauthAuthorization` from the signature and claims alone (§4), without a query.
+ *
+ * The grant row is still written, and it stores the token's SHA-256 hash, as for an opaque
+ * token, not its `jti`: `/introspect`, `/revoke`, refresh, reuse detection and the optional
+ * revocation check find a JWT exactly as they find an opaque token (one indexed lookup on the
+ * same column, no JWT parsing on those paths), and a token whose signing key has since been
+ * retired can still be introspected and revoked. The price: the token names its grant (`gid`),
+ * so a grant without a code (client credentials, jwt-bearer) is inserted first and given the
+ * token's hash by a second statement in the same transaction.
+ *
+ * Claims: `iss`, `sub` (the account, or the client id when there is no resource owner), `aud`,
+ * `exp`, `iat`, `jti`, `client_id`, `scope`, `auth_time` when known, and the private claims
+ * `requireOauthAuthorization` rebuilds `req.oauth` from: `gid` (grant id), `aid` (application
+ * id) and, on tokens without a resource owner only, `gty` (the grant type, e.g.
+ * `client_credentials`, as Auth0 does), so that an account whose id happens to equal a client
+ * id is never taken for a client.
+ */
+import { errors, jwtVerify, type JWTHeaderParameters, type JWTPayload, type KeyLike } from 'jose';
+import type { OAuthContext } from '../lib/context';
+import { defineFeature, method, value, type MethodsOf, type ValuesOf } from '../lib/feature';
+import { OAuthError, type OAuthErrorReason } from '../lib/errors';
+import { randomToken } from '../lib/crypto';
+import { serverKeys, type ServerKeys } from '../lib/keys';
+import { OAuthConfigurationError } from '../lib/options';
+import type { OAuthAuthorization } from '../lib/resource';
+import type { AccessTokenFormat, AccessTokenRequest } from '../lib/tokens';
+import jwks from './jwks';
+
+export type AccessTokenFormatName = 'jwt' | 'opaque';
+
+/** The claims of a JWT access token (RFC 9068 §2.2), before `jwtAccessTokenClaims` adds or changes any. */
+export interface JwtAccessTokenClaims extends JWTPayload {
+  iss: string;
+  sub: string;
+  aud: string | string[];
+  exp: number;
+  iat: number;
+  jti: string;
+  client_id: string;
+  scope: string;
+  auth_time?: number;
+  /** Private: the grant's id (`req.oauth.grantId`). */
+  gid: number;
+  /** Private: the application's id (`req.oauth.applicationId`). */
+  aid: number;
+  /** Private, only on tokens without a resource owner: the grant type (`req.oauth.accountId` is then null). */
+  gty?: string;
+}
+
+const values = {
+  // (b) lifetimes and limits
+  oauthJwtAccessTokenLeeway: value(10, 'Clock skew, in seconds, allowed when checking the `exp`, `nbf` and `iat` of a JWT access token.'),
+  oauthJwtAccessTokenMaxLength: value(8192, 'Longest JWT access token, in characters, that is minted or checked; a longer bearer token is invalid_token unread.'),
+  // (c) policy
+  oauthAccessTokenFormat: value<AccessTokenFormatName>('jwt', "Format of access tokens for applications whose `accessTokenFormat` is not set: 'jwt' (RFC 9068) or 'opaque' (random, checked by a query)."),
+  oauthJwtAudience: value<string | null>(
+    null,
+    '`aud` of JWT access tokens when the request names no resource (RFC 8707), and the audience `requireOauthAuthorization` expects; null: the issuer.',
+    'nullable-string',
+  ),
+  oauthJwtAccessTokenCheckRevocation: value(
+    false,
+    "Whether `requireOauthAuthorization` also looks up a JWT access token's grant (one query), so a revoked token, or one replaced by a refresh, fails at once; without it such a token works until its `exp`.",
+  ),
+};
+
+const methods = {
+  jwtAccessTokenClaims: method(
+    async (_ctx: OAuthContext, claims: JwtAccessTokenClaims): Promise<JWTPayload> => claims,
+    'The claims of a JWT access token before it is signed: add or change claims (`ctx.grant` is its grant). `requireOauthAuthorization` needs `sub`, `client_id`, `scope`, `gid` and `aid`.',
+  ),
+};
+
+declare module '../lib/context' {
+  interface OAuthValues extends ValuesOf<typeof values> {}
+  interface OAuthMethods extends MethodsOf<typeof methods> {}
+}
+
+const jwtFormat: AccessTokenFormat = { name: 'jwt', mint: mintJwtAccessToken, recognises: isCompactJws, authorize: authorizeJwtAccessToken };
+
+export default defineFeature({
+  id: 'jwt_access_tokens',
+  doc: 'RFC 9068 JWT access tokens, checked without a query; per-application format.',
+  depends: [jwks],
+  values,
+  methods,
+  extend: { accessTokenFormats: jwtFormat },
+  validate: validateOptions,
+});
+
+/** RFC 9068 §2.1: the media type of the `typ` header. */
+const TYP = 'at+jwt';
+
+/**
+ * §2.2: the claims, then `jwtAccessTokenClaims`, then the signature of the server's current
+ * key (`jwks`). `exp` is whole seconds, and the grant row's expiry is the token's own.
+ */
+async function mintJwtAccessToken(ctx: OAuthContext, request: AccessTokenRequest): Promise<{ accessToken: string; expiresIn: Date }> {
+  const { grant } = request;
+  const clientId = ctx.application?.id === grant.oauthApplicationId ? ctx.application.clientId : undefined;
+  if (clientId === undefined) throw new Error(`jwt_access_tokens: no client for application ${grant.oauthApplicationId}`);
+  const iat = Math.floor(ctx.now().getTime() / 1000);
+  const claims: JwtAccessTokenClaims = {
+    iss: ctx.issuer,
+    // §2.2: without a resource owner, `sub` identifies the client.
+    sub: grant.accountId ?? clientId,
+    aud: audience(ctx, request),
+    exp: iat + ctx.values.oauthAccessTokenExpiresIn,
+    iat,
+    jti: randomToken(16),
+    client_id: clientId,
+    scope: request.scopes.join(' '),
+    ...(request.authTime && { auth_time: Math.floor(request.authTime.getTime() / 1000) }),
+    gid: grant.id,
+    aid: grant.oauthApplicationId,
+    ...(grant.accountId === null && { gty: grant.type }),
+  };
+  const payload = await ctx.methods.jwtAccessTokenClaims(claims);
+  const accessToken = await serverKeys(ctx).sign(payload, { typ: TYP });
+  if (accessToken.length > ctx.values.oauthJwtAccessTokenMaxLength) {
+    throw new Error(`jwt_access_tokens: the access token has ${accessToken.length} characters, more than oauthJwtAccessTokenMaxLength (${ctx.values.oauthJwtAccessTokenMaxLength}); it could not be checked`);
+  }
+  const exp = typeof payload.exp === 'number' ? payload.exp : claims.exp;
+  return { accessToken, expiresIn: new Date(exp * 1000) };
+}
+
+/** §3: the resources requested (RFC 8707, filled by resource_indicators), else oauthJwtAudience, else the issuer. */
+function audience(ctx: OAuthContext, request: AccessTokenRequest): string | string[] {
+  const resources = request.resources ?? [];
+  if (resources.length === 1) return resources[0]!;
+  if (resources.length > 1) return [...resources];
+  return expectedAudience(ctx);
+}
+
+/** The audience of this server's own resources, which `requireOauthAuthorization` protects. */
+function expectedAudience(ctx: OAuthContext): string {
+  return ctx.values.oauthJwtAudience ?? ctx.issuer;
+}
+
+/** A JWS in compact serialization has exactly three dot-separated parts; an opaque token has none. */
+function isCompactJws(token: string): boolean {
+  const first = token.indexOf('.');
+  if (first === -1) return false;
+  const second = token.indexOf('.', first + 1);
+  return second !== -1 && token.indexOf('.', second + 1) === -1;
+}
+
+/** The algorithms of the published keys, computed once per key set: nothing else is accepted (no `none`, no HS256). */
+const algorithmsOf = new WeakMap<ServerKeys, string[]>();
+
+class UnknownSigningKey extends Error {
+  readonly code = 'ERR_UNKNOWN_SIGNING_KEY';
+}
+
+/**
+ * RFC 9068 §4 without a query: size, then jose's `jwtVerify` with the published key of the
+ * header's `kid` (imported once by `jwks`), the algorithms pinned to the published keys',
+ * `typ` at+jwt, `iss`, `aud` and `exp` / `nbf` with the leeway; then the claims `req.oauth` is
+ * built from. With `oauthJwtAccessTokenCheckRevocation`, the grant is looked up by the token's
+ * hash, as an opaque token's is.
+ */
+async function authorizeJwtAccessToken(ctx: OAuthContext, token: string): Promise<OAuthAuthorization> {
+  const v = ctx.values;
+  const invalid = (reason: OAuthErrorReason, cause?: unknown) => new OAuthError('invalid_token', v.oauthInvalidTokenMessage, { reason, cause });
+  if (token.length > v.oauthJwtAccessTokenMaxLength) throw invalid('malformed_token');
+  const keys = serverKeys(ctx);
+  let algorithms = algorithmsOf.get(keys);
+  if (!algorithms) algorithmsOf.set(keys, (algorithms = [...new Set(keys.published.map((k) => k.alg))]));
+  const now = ctx.now();
+  const leeway = v.oauthJwtAccessTokenLeeway;
+  // A derived issuer (development) is the request's origin and the OAuth router's mount path,
+  // which a host route does not see: there `iss` is checked by origin below, and is the audience.
+  const configured = ctx.runtime.issuerConfigured;
+  const audienceOption = configured || v.oauthJwtAudience !== null ? expectedAudience(ctx) : undefined;
+  let payload: JWTPayload;
+  try {
+    ({ payload } = await jwtVerify(
+      token,
+      (header: JWTHeaderParameters) => {
+        const key = keys.find(header.kid, header.alg);
+        if (!key) throw new UnknownSigningKey('no published key has this kid and alg');
+        return key.publicKey as KeyLike;
+      },
+      { algorithms, typ: TYP, issuer: configured ? ctx.issuer : undefined, audience: audienceOption, clockTolerance: leeway, currentDate: now, requiredClaims: ['exp', 'iat', 'jti', 'sub', 'client_id'] },
+    ));
+  } catch (e) {
+    throw invalid(reasonOf(e), e);
+  }
+  if (!configured && !derivedIssuerMatches(ctx.issuer, payload, audienceOption === undefined)) throw invalid('token_claim_mismatch');
+  // jose checks `iat` only against a maximum age; a token issued in the future is not valid yet.
+  if ((payload.iat as number) > now.getTime() / 1000 + leeway) throw invalid('token_claim_mismatch');
+  const { sub, client_id: clientId, scope, gid, aid, gty, exp } = payload as Record<string, unknown>;
+  if (typeof sub !== 'string' || typeof clientId !== 'string' || typeof scope !== 'string' || !isId(gid) || !isId(aid) || (gty !== undefined && typeof gty !== 'string')) {
+    throw invalid('malformed_token');
+  }
+  if (v.oauthJwtAccessTokenCheckRevocation) {
+    const grant = await ctx.store.grants.findAccessByTokenHash(ctx.methods.generateTokenHash(token));
+    // A token replaced by a refresh is no longer its grant's: unknown, as an opaque one would be.
+    if (!grant) throw invalid('unknown_token');
+    if (grant.revokedAt) throw invalid('revoked_token');
+  }
+  return {
+    accountId: gty === undefined ? sub : null,
+    clientId,
+    applicationId: aid,
+    scopes: scope === '' ? [] : scope.split(' '),
+    grantId: gid,
+    expiresAt: new Date((exp as number) * 1000),
+    token,
+  };
+}
+
+/** Development: `iss` is of the request's origin and, without oauthJwtAudience, among the token's `aud`. */
+function derivedIssuerMatches(requestIssuer: string, payload: JWTPayload, issIsAudience: boolean): boolean {
+  const iss = payload.iss;
+  if (typeof iss !== 'string' || originOf(iss) === undefined || originOf(iss) !== originOf(requestIssuer)) return false;
+  return !issIsAudience || (Array.isArray(payload.aud) ? payload.aud.includes(iss) : payload.aud === iss);
+}
+
+function originOf(url: string): string | undefined {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return undefined;
+  }
+}
+
+function isId(x: unknown): x is number {
+  return typeof x === 'number' && Number.isSafeInteger(x) && x > 0;
+}
+
+/** The jose failure as a reason for the logs; every one is invalid_token to the client (RFC 6750 §3.1). */
+function reasonOf(e: unknown): OAuthErrorReason {
+  if (e instanceof UnknownSigningKey) return 'unknown_signing_key';
+  if (e instanceof errors.JWTExpired) return 'expired_token';
+  if (e instanceof errors.JWTClaimValidationFailed) return e.reason === 'missing' ? 'malformed_token' : 'token_claim_mismatch';
+  if (e instanceof errors.JWSSignatureVerificationFailed || e instanceof errors.JOSEAlgNotAllowed || e instanceof errors.JOSENotSupported) return 'token_signature_invalid';
+  return 'malformed_token';
+}
+
+/** Rejects at start-up what the types cannot (JavaScript callers). */
+function validateOptions(v: Record<string, unknown>): void {
+  const format = v.oauthAccessTokenFormat;
+  if (typeof format === 'string' && format !== 'jwt' && format !== 'opaque') {
+    throw new OAuthConfigurationError(`oauth(): option 'oauthAccessTokenFormat' must be 'jwt' or 'opaque' (got '${format}').`);
+  }
+  for (const name of ['oauthJwtAccessTokenLeeway', 'oauthJwtAccessTokenMaxLength'] as const) {
+    const n = v[name];
+    if (typeof n === 'number' && !(Number.isFinite(n) && n >= 0)) throw new OAuthConfigurationError(`oauth(): option '${name}' must be a number, 0 or more.`);
+  }
+}
