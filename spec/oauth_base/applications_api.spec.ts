@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { oauth, UnknownApplicationError, type OAuthRouter } from '../../lib';
 import { basic, buildApp, closeAll, type TestApp } from '../support/build_app';
-import { isPostgres } from '../support/db';
+import { ApplicationStore } from '../../lib/store/applications';
 import { insertGrant, reloadGrant } from '../support/token_fixtures';
 import { claims, clientAssertionForm, Clock, ENCRYPTION_KEY, INVALID_CLIENT, ISSUER, signHmac } from '../jwt_bearer/support';
 
@@ -297,16 +297,17 @@ describe('oauth_base › applications › delete', () => {
 
   it('leaves every row in place when the delete fails midway (after its grants are gone)', async () => {
     const { t, doomed } = await withGrants();
-    if (isPostgres) {
-      await t.db.raw("create function refuse_delete() returns trigger language plpgsql as $$ begin raise exception 'deletes refused'; end $$");
-      await t.db.raw('create trigger refuse_delete before delete on oauth_applications for each row execute function refuse_delete()');
-    } else {
-      await t.db.raw("create trigger refuse_delete before delete on oauth_applications begin select raise(abort, 'deletes refused'); end");
+    // The last step (the client row) fails, after the grants and retired tokens were deleted.
+    const failing = jest.spyOn(ApplicationStore.prototype, 'delete').mockRejectedValueOnce(new Error('deletes refused'));
+    try {
+      const before = { apps: await count(t, 'oauth_applications'), grants: await t.db('oauth_grants').orderBy('id'), retired: await count(t, 'oauth_retired_refresh_tokens') };
+      await expect(t.auth.applications.delete(doomed.clientId)).rejects.toThrow('deletes refused');
+      expect(failing).toHaveBeenCalledTimes(1);
+      expect({ apps: await count(t, 'oauth_applications'), grants: await t.db('oauth_grants').orderBy('id'), retired: await count(t, 'oauth_retired_refresh_tokens') }).toEqual(before);
+      expect(before.grants.every((g: { revoked_at: unknown }) => g.revoked_at === null)).toBe(true);
+    } finally {
+      failing.mockRestore();
     }
-    const before = { apps: await count(t, 'oauth_applications'), grants: await t.db('oauth_grants').orderBy('id'), retired: await count(t, 'oauth_retired_refresh_tokens') };
-    await expect(t.auth.applications.delete(doomed.clientId)).rejects.toThrow('deletes refused');
-    expect({ apps: await count(t, 'oauth_applications'), grants: await t.db('oauth_grants').orderBy('id'), retired: await count(t, 'oauth_retired_refresh_tokens') }).toEqual(before);
-    expect(before.grants.every((g: { revoked_at: unknown }) => g.revoked_at === null)).toBe(true);
   });
 
   it('is a method a host can override: an override that fails after ctx.super rolls the whole delete back', async () => {
