@@ -19,19 +19,16 @@
  * BENCH_DATABASE_URL=postgres://… to run on PostgreSQL instead (a fresh schema, BENCH_PG_POOL
  * connections, default 4; the SQLite floors are then reported, not enforced as the same bar).
  */
-import autocannon from 'autocannon';
+import type autocannon from 'autocannon';
 import express, { type Request, type Response } from 'express';
-import type { ChildProcess } from 'node:child_process';
 import { oauth } from '../lib';
 import { randomToken, sha256 } from '../lib/crypto';
 import { Store } from '../lib/store';
 import { resolveSchema } from '../lib/store/schema';
-import { basic, benchDatabase, benchMain, listen, pinningNote, startServer } from './support';
+import { answerCpu, bareApiMe, closeOnDisconnect, bareTokenRoute, basic, benchDatabase, benchMain, benchSettings, comparePairs, listen, pinningNote, printOutcomes, startServer, type Outcome } from './support';
 
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
-const DURATION = Number(process.env.BENCH_DURATION ?? 5);
-const WARM_UP = Number(process.env.BENCH_WARM_UP ?? 2);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const SETTINGS = benchSettings();
+const { connections: CONNECTIONS, duration: DURATION, warmUp: WARM_UP, rounds: ROUNDS } = SETTINGS;
 /** Requests per refresh round; each needs a refresh token of its own. */
 const REFRESH_AMOUNT = Number(process.env.BENCH_REFRESH_AMOUNT ?? 2500);
 const SQLITE_SYNCHRONOUS = (process.env.BENCH_SQLITE_SYNCHRONOUS ?? 'FULL').toUpperCase();
@@ -81,11 +78,7 @@ async function serve(): Promise<void> {
   });
 
   const bare = express();
-  bare.post('/token', express.urlencoded({ extended: false }), (req: Request, res: Response) => {
-    if (typeof req.body?.grant_type !== 'string') return res.status(400).json({ error: 'invalid_request' });
-    res.set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' });
-    res.json({ access_token: randomToken(), token_type: 'Bearer', expires_in: 3600, scope: 'profile' });
-  });
+  bareTokenRoute(bare, randomToken);
   const { server: ourServer, origin: ourOrigin } = await listen(ours);
 
   // The token the protected scenario presents, obtained as a client would; its /api/me answer
@@ -96,11 +89,7 @@ async function serve(): Promise<void> {
     body: 'grant_type=client_credentials',
   });
   const { access_token: accessToken } = (await tokenRes.json()) as { access_token: string };
-  const me = await (await fetch(`${ourOrigin}/api/me`, { headers: { authorization: `Bearer ${accessToken}` } })).json();
-  bare.get('/api/me', (_req: Request, res: Response) => {
-    res.json(me);
-  });
-  const { server: bareServer, origin: bareOrigin } = await listen(bare);
+  const { server: bareServer, origin: bareOrigin } = await bareApiMe(ourOrigin, accessToken, bare);
 
   // Refresh grants minted through the store, hashed as in production, one per request.
   const count = (ROUNDS + 1) * REFRESH_AMOUNT;
@@ -134,121 +123,22 @@ async function serve(): Promise<void> {
   process.send!(setup);
   // The runner asks for this process's CPU time around each round: server CPU per request is a
   // measure that holds up better than req/s on a machine shared with other work.
-  process.on('message', (m) => {
-    if (m === 'cpu') {
-      const { user, system } = process.cpuUsage();
-      process.send!({ cpu: user + system });
-    }
-  });
-  process.on('disconnect', () => {
-    bareServer.close();
-    ourServer.close();
-    database.close().finally(() => process.exit(0));
-  });
+  answerCpu();
+  closeOnDisconnect([bareServer, ourServer], database);
 }
 
 // ---------------------------------------------------------------------------------------------
 // The runner.
 
-interface Round {
-  rps: number;
-  p99: number;
-  /** Server CPU time per request, in microseconds. */
-  cpuPerRequest: number;
-  non2xx: number;
-  errors: number;
-}
-
-let server: ChildProcess;
-
-/** The server process's CPU time so far, in microseconds. */
-function serverCpu(): Promise<number> {
-  return new Promise((resolve) => {
-    server.once('message', (m) => resolve((m as { cpu: number }).cpu));
-    server.send('cpu');
-  });
-}
-
-async function run(opts: autocannon.Options): Promise<Round> {
-  const cpuBefore = await serverCpu();
-  const started = process.hrtime.bigint();
-  let lastResponse = started;
-  const r = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon({ connections: CONNECTIONS, ...opts }, (err, result) => (err ? reject(err) : resolve(result)));
-    instance.on('response', () => {
-      lastResponse = process.hrtime.bigint();
-    });
-  });
-  // Wall time up to the last response: autocannon only notices the end of a fixed-amount round
-  // at its next one-second tick, which would round every short round up to whole seconds.
-  const seconds = Number(lastResponse - started) / 1e9;
-  const cpu = (await serverCpu()) - cpuBefore;
-  return { rps: r.requests.total / seconds, p99: r.latency.p99, cpuPerRequest: cpu / Math.max(1, r.requests.total), non2xx: r.non2xx, errors: r.errors + r.timeouts };
-}
-
-interface Outcome {
-  name: keyof typeof TARGETS;
-  /** The pair whose ratio is the median. */
-  bare: Round;
-  ours: Round;
-  /** Median over the pairs of ours req/s ÷ bare req/s. */
-  ratio: number;
-  /** The lowest and highest pair ratio. */
-  spread: [number, number];
-  /** Median over the pairs of bare CPU per request ÷ ours CPU per request: the ratio a CPU-bound server would reach. */
-  cpuRatio: number;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-async function scenario(name: keyof typeof TARGETS, bare: () => autocannon.Options, ours: () => autocannon.Options): Promise<Outcome> {
-  // A short warm-up of each side (JIT, pools, the verified-secret cache) before measuring.
-  const warmUp = name === 'refresh' ? { amount: Math.min(500, REFRESH_AMOUNT) } : { duration: WARM_UP };
-  await run({ ...bare(), ...warmUp });
-  await run({ ...ours(), ...warmUp });
-  const pairs: { b: Round; o: Round }[] = [];
-  for (let i = 0; i < ROUNDS; i++) {
-    let b: Round;
-    let o: Round;
-    if (i % 2 === 0) {
-      b = await run(bare());
-      o = await run(ours());
-    } else {
-      o = await run(ours());
-      b = await run(bare());
-    }
-    for (const [side, r] of [['bare', b], ['ours', o]] as const) {
-      if (r.non2xx || r.errors) throw new Error(`${name} (${side}): ${r.non2xx} non-2xx answers, ${r.errors} errors`);
-    }
-    pairs.push({ b, o });
-  }
-  const ratios = pairs.map((p) => p.o.rps / p.b.rps);
-  const ratio = median(ratios);
-  const mid = pairs[ratios.indexOf(ratios.reduce((a, r) => (Math.abs(r - ratio) < Math.abs(a - ratio) ? r : a)))];
-  return {
-    name,
-    bare: mid.b,
-    ours: mid.o,
-    ratio,
-    spread: [Math.min(...ratios), Math.max(...ratios)],
-    cpuRatio: median(pairs.map((p) => p.b.cpuPerRequest / p.o.cpuPerRequest)),
-  };
-}
-
 async function main(): Promise<void> {
-  const started = await startServer<Setup>();
-  server = started.child;
-  const setup = started.setup;
+  const { setup, child: server } = await startServer<Setup>();
   console.log(`express-oauth-features bench: ${CONNECTIONS} connections, ${ROUNDS} pairs of ${DURATION} s rounds after a ${WARM_UP} s warm-up (refresh: ${REFRESH_AMOUNT} requests), median pair`);
   console.log(pinningNote());
   console.log(`${setup.label}, default options, client secret bcrypt cost 10 (verified-secret cache on, the default)\n`);
 
   const form = { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(setup.clientId, setup.clientSecret) };
-  const tokenPost = (origin: string): autocannon.Options => ({ url: `${origin}/token`, method: 'POST', headers: form, body: 'grant_type=client_credentials', duration: DURATION });
-  const apiGet = (origin: string, headers: Record<string, string>): autocannon.Options => ({ url: `${origin}/api/me`, headers, duration: DURATION });
+  const tokenPost = (origin: string): autocannon.Options => ({ url: `${origin}/token`, method: 'POST', headers: form, body: 'grant_type=client_credentials' });
+  const apiGet = (origin: string, headers: Record<string, string>): autocannon.Options => ({ url: `${origin}/api/me`, headers });
   let next = 0;
   // Bare parses a body of the same shape; ours gets a fresh refresh token in every request.
   const bareRefresh = `grant_type=refresh_token&refresh_token=${randomToken()}`;
@@ -266,30 +156,16 @@ async function main(): Promise<void> {
   });
 
   const all: Record<keyof typeof TARGETS, () => Promise<Outcome>> = {
-    token: () => scenario('token', () => tokenPost(setup.bare), () => tokenPost(setup.ours)),
-    protected: () => scenario('protected', () => apiGet(setup.bare, {}), () => apiGet(setup.ours, { authorization: `Bearer ${setup.accessToken}` })),
-    refresh: () => scenario('refresh', () => refreshPost(setup.bare, false), () => refreshPost(setup.ours, true)),
+    token: () => comparePairs('token', server, SETTINGS, () => tokenPost(setup.bare), () => tokenPost(setup.ours)),
+    protected: () => comparePairs('protected', server, SETTINGS, () => apiGet(setup.bare, {}), () => apiGet(setup.ours, { authorization: `Bearer ${setup.accessToken}` })),
+    // Each request needs a refresh token of its own: rounds of a fixed amount.
+    refresh: () => comparePairs('refresh', server, SETTINGS, () => refreshPost(setup.bare, false), () => refreshPost(setup.ours, true), { amount: Math.min(500, REFRESH_AMOUNT) }),
   };
   const results: Outcome[] = [];
   for (const name of ONLY) results.push(await all[name]());
   server.disconnect();
 
-  const pad = (s: string | number, n: number) => String(s).padStart(n);
-  console.log(
-    `${'scenario'.padEnd(10)} ${pad('bare req/s', 11)} ${pad('ours req/s', 11)} ${pad('ours p99', 9)} ${pad('bare CPU/req', 13)} ${pad('ours CPU/req', 13)}   ratio  (pairs)        CPU ratio   target`,
-  );
-  let missed = 0;
-  for (const r of results) {
-    const target = TARGETS[r.name];
-    const ok = r.ratio >= target;
-    if (!ok) missed++;
-    const us = (n: number) => `${Math.round(n)} µs`;
-    console.log(
-      `${r.name.padEnd(10)} ${pad(Math.round(r.bare.rps), 11)} ${pad(Math.round(r.ours.rps), 11)} ${pad(`${r.ours.p99} ms`, 9)} ${pad(us(r.bare.cpuPerRequest), 13)} ${pad(us(r.ours.cpuPerRequest), 13)}   ${r.ratio.toFixed(2)}x  (${r.spread[0].toFixed(2)}–${r.spread[1].toFixed(2)}x)  ${pad(`${r.cpuRatio.toFixed(2)}x`, 9)}   ≥ ${target.toFixed(2)}x ${ok ? 'ok' : 'MISSED'}`,
-    );
-  }
-  console.log('');
-  for (const r of results) console.log(`${r.name}: ${r.ratio.toFixed(2)}x bare, pairs ${r.spread[0].toFixed(2)}–${r.spread[1].toFixed(2)}x (server CPU per request: ${r.cpuRatio.toFixed(2)}x)`);
+  const missed = printOutcomes(results, TARGETS);
   // The floors were measured on SQLite; a PostgreSQL run depends on its server and is reported only.
   process.exitCode = missed && !process.env.BENCH_DATABASE_URL ? 1 : 0;
 }

@@ -497,6 +497,10 @@ class RemoteIssuer {
     if (typeof sub !== 'string' || typeof clientId !== 'string' || (scope !== undefined && typeof scope !== 'string')) throw invalid('malformed_token');
     return {
       // RFC 9068 §2.2: without a resource owner (client credentials), `sub` identifies the client.
+      // The private `gty` claim our own issuer adds to such tokens is deliberately not read: this
+      // checks any RFC 8414 issuer's tokens, and elsewhere `gty` means other things (Auth0 puts
+      // `gty: password` on tokens that do have a user). On our issuer it changes nothing: a token
+      // with `gty` has `sub` = `client_id` unless a jwtAccessTokenClaims override changes it.
       accountId: sub === clientId ? null : sub,
       clientId,
       applicationId: null,
