@@ -9,21 +9,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload, type KeyLike } from 'jose';
 import request from 'supertest';
+import { Clock } from '../jwt_bearer/support';
 import { resourceServer, type OAuthLogger, type ResourceServerOptions } from '../../lib';
 
 export const AUDIENCE = 'https://api.example';
 export const INTROSPECTION = { clientId: 'rs-client', clientSecret: 'rs secret:1' };
 
-export class Clock {
-  ms = Date.now();
-  readonly now = (): Date => new Date(this.ms);
-  get seconds(): number {
-    return Math.floor(this.ms / 1000);
-  }
-  advance(seconds: number): void {
-    this.ms += seconds * 1000;
-  }
-}
+/** The movable clock of the jwt_bearer specs. */
+export { Clock };
 
 export interface KeyPair {
   alg: string;
