@@ -216,7 +216,7 @@ export async function createApplication(rt: Runtime, input: CreateApplicationInp
   const clientSecret = isPublic ? undefined : randomToken(32);
   const encrypt = (ctx.methods as unknown as { encryptClientSecret?: (s: string) => Promise<string | null> }).encryptClientSecret;
   const clientSecretEncrypted = clientSecret !== undefined && methods?.includes('client_secret_jwt') && encrypt ? await encrypt.call(ctx.methods, clientSecret) : null;
-  const clientId = randomToken(16);
+  const clientId = newClientId();
   const application = await ctx.store.applications.insert({
     accountId: input.accountId === undefined ? null : String(input.accountId),
     name: input.name,
@@ -243,4 +243,15 @@ export async function createApplication(rt: Runtime, input: CreateApplicationInp
     accessTokenFormat,
   });
   return { clientId, clientSecret, application };
+}
+
+/**
+ * A new client id: 128 random bits, base64url, never starting with `-`, which a command line
+ * (the admin CLI's `apps show <id>`, `--client <id>`) would read as an option.
+ */
+export function newClientId(): string {
+  for (;;) {
+    const id = randomToken(16);
+    if (!id.startsWith('-')) return id;
+  }
 }
