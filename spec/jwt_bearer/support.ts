@@ -1,6 +1,6 @@
 /** Shared fixtures of the jwt_bearer specs: keys, assertions, a movable clock, a JWKS server. */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { LoopbackServer } from '../support/loopback_server';
 import { randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload, type KeyLike } from 'jose';
 
@@ -78,21 +78,17 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 export class JwksServer {
   hits = 0;
   handler: Handler = (_req, res) => res.end('{}');
-  private server?: Server;
+  private server?: LoopbackServer;
   origin = '';
-  private readonly sockets = new Set<import('node:net').Socket>();
 
   async start(): Promise<this> {
-    this.server = createServer((req, res) => {
-      this.hits++;
-      this.handler(req, res);
-    });
-    this.server.on('connection', (s) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.origin = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.server = new LoopbackServer(
+      createServer((req, res) => {
+        this.hits++;
+        this.handler(req, res);
+      }),
+    );
+    this.origin = await this.server.listen();
     return this;
   }
 
@@ -109,7 +105,6 @@ export class JwksServer {
   }
 
   async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await this.server?.close();
   }
 }

@@ -5,8 +5,8 @@
  * package's own `jwks` / `jwt_access_tokens` features.
  */
 import express, { type Request, type Response } from 'express';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer } from 'node:http';
+import { LoopbackServer } from '../support/loopback_server';
 import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload, type KeyLike } from 'jose';
 import request from 'supertest';
 import { Clock } from '../jwt_bearer/support';
@@ -52,8 +52,7 @@ export class FakeAuthorizationServer {
   readonly tokens = new Map<string, Record<string, unknown>>();
   /** The Authorization headers the introspection endpoint received. */
   readonly introspectionAuth: string[] = [];
-  private server?: Server;
-  private readonly sockets = new Set<Socket>();
+  private server?: LoopbackServer;
 
   get issuer(): string {
     return `${this.origin}${this.path}`;
@@ -75,13 +74,8 @@ export class FakeAuthorizationServer {
       this.introspection.hits++;
       this.introspection.handler(req, res);
     });
-    this.server = createServer(app);
-    this.server.on('connection', (s) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.origin = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.server = new LoopbackServer(createServer(app));
+    this.origin = await this.server.listen();
     return this;
   }
 
@@ -118,8 +112,7 @@ export class FakeAuthorizationServer {
   }
 
   async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await this.server?.close();
   }
 }
 
