@@ -26,6 +26,7 @@ import { serverKeys, type ServerKeys } from '../lib/keys';
 import { OAuthConfigurationError } from '../lib/options';
 import type { OAuthAuthorization } from '../lib/resource';
 import type { AccessTokenFormat, AccessTokenRequest } from '../lib/tokens';
+import { VerifiedTokenCache, type TokenTimes } from '../lib/verified_tokens';
 import jwks from './jwks';
 
 export type AccessTokenFormatName = 'jwt' | 'opaque';
@@ -53,6 +54,10 @@ const values = {
   // (b) lifetimes and limits
   oauthJwtAccessTokenLeeway: value(10, 'Clock skew, in seconds, allowed when checking the `exp`, `nbf` and `iat` of a JWT access token.'),
   oauthJwtAccessTokenMaxLength: value(8192, 'Longest JWT access token, in characters, that is minted or checked; a longer bearer token is invalid_token unread.'),
+  oauthJwtAccessTokenCacheSize: value(
+    10000,
+    'How many verified JWT access tokens `requireOauthAuthorization` remembers (by their SHA-256, until `exp`), so a token presented again skips the signature check; `exp`, `nbf` and `iat` are still checked on every request. 0: verify every time.',
+  ),
   // (c) policy
   oauthAccessTokenFormat: value<AccessTokenFormatName>('jwt', "Format of access tokens for applications whose `accessTokenFormat` is not set: 'jwt' (RFC 9068) or 'opaque' (random, checked by a query)."),
   oauthJwtAudience: value<string | null>(
@@ -150,6 +155,12 @@ function isCompactJws(token: string): boolean {
 /** The algorithms of the published keys, computed once per key set: nothing else is accepted (no `none`, no HS256). */
 const algorithmsOf = new WeakMap<ServerKeys, string[]>();
 
+/** What a verified token gives `req.oauth`, but the token itself. */
+type VerifiedClaims = Omit<OAuthAuthorization, 'token'>;
+
+/** Tokens verified with a key set (one per `oauth()` instance), sized by `oauthJwtAccessTokenCacheSize` when first used. */
+const verifiedWith = new WeakMap<ServerKeys, VerifiedTokenCache<VerifiedClaims>>();
+
 class UnknownSigningKey extends Error {
   readonly code = 'ERR_UNKNOWN_SIGNING_KEY';
 }
@@ -174,6 +185,38 @@ async function authorizeJwtAccessToken(ctx: OAuthContext, token: string): Promis
   // which a host route does not see: there `iss` is checked by origin below, and is the audience.
   const configured = ctx.runtime.issuerConfigured;
   const audienceOption = configured || v.oauthJwtAudience !== null ? expectedAudience(ctx) : undefined;
+  // A token verified before against the same issuer and audience needs only its times checked again.
+  let verified = verifiedWith.get(keys);
+  if (!verified) verifiedWith.set(keys, (verified = new VerifiedTokenCache(v.oauthJwtAccessTokenCacheSize)));
+  const context = `${ctx.issuer}\0${audienceOption ?? ''}`;
+  let claims = verified.get(token, context, now.getTime() / 1000, leeway);
+  if (claims === undefined) {
+    const checked = await verifyJwtAccessToken(ctx, token, keys, algorithms, audienceOption);
+    verified.set(token, context, checked.times, (claims = checked.claims));
+  }
+  if (v.oauthJwtAccessTokenCheckRevocation) {
+    const grant = await ctx.store.grants.findAccessByTokenHash(ctx.methods.generateTokenHash(token));
+    // A token replaced by a refresh is no longer its grant's: unknown, as an opaque one would be.
+    if (!grant) throw invalid('unknown_token');
+    if (grant.revokedAt) throw invalid('revoked_token');
+  }
+  // A copy per request: a route that changes req.oauth changes nothing another request sees.
+  return { ...claims, scopes: [...claims.scopes], expiresAt: new Date(claims.expiresAt.getTime()), token };
+}
+
+/** The full §4 check of a token the cache does not hold: its claims for `req.oauth`, and its times. */
+async function verifyJwtAccessToken(
+  ctx: OAuthContext,
+  token: string,
+  keys: ServerKeys,
+  algorithms: string[],
+  audienceOption: string | undefined,
+): Promise<{ claims: VerifiedClaims; times: TokenTimes }> {
+  const v = ctx.values;
+  const invalid = (reason: OAuthErrorReason, cause?: unknown) => new OAuthError('invalid_token', v.oauthInvalidTokenMessage, { reason, cause });
+  const now = ctx.now();
+  const leeway = v.oauthJwtAccessTokenLeeway;
+  const configured = ctx.runtime.issuerConfigured;
   let payload: JWTPayload;
   try {
     ({ payload } = await jwtVerify(
@@ -195,21 +238,16 @@ async function authorizeJwtAccessToken(ctx: OAuthContext, token: string): Promis
   if (typeof sub !== 'string' || typeof clientId !== 'string' || typeof scope !== 'string' || !isId(gid) || !isId(aid) || (gty !== undefined && typeof gty !== 'string')) {
     throw invalid('malformed_token');
   }
-  if (v.oauthJwtAccessTokenCheckRevocation) {
-    const grant = await ctx.store.grants.findAccessByTokenHash(ctx.methods.generateTokenHash(token));
-    // A token replaced by a refresh is no longer its grant's: unknown, as an opaque one would be.
-    if (!grant) throw invalid('unknown_token');
-    if (grant.revokedAt) throw invalid('revoked_token');
-  }
-  return {
+  const claims: VerifiedClaims = {
     accountId: gty === undefined ? sub : null,
     clientId,
     applicationId: aid,
     scopes: scope === '' ? [] : scope.split(' '),
     grantId: gid,
     expiresAt: new Date((exp as number) * 1000),
-    token,
   };
+  const nbf = payload.nbf;
+  return { claims, times: { exp: exp as number, iat: payload.iat as number, ...(typeof nbf === 'number' && { nbf }) } };
 }
 
 /** Development: `iss` is of the request's origin and, without oauthJwtAudience, among the token's `aud`. */

@@ -1,0 +1,138 @@
+import { afterAll, afterEach, describe, expect, it, jest } from '@jest/globals';
+import { ServerKeys } from '../../lib/keys';
+import { VerifiedTokenCache } from '../../lib/verified_tokens';
+import { closeAll } from '../support/build_app';
+import { testClock } from '../refresh/helpers';
+import { bearer, clientCredentials, countQueries, expectInvalidToken, jwtApp } from './support';
+
+afterAll(closeAll);
+
+// Every full verification looks the header's kid up in the key set: one call per signature check.
+let lookups: ReturnType<typeof jest.spyOn> | undefined;
+let queries: ReturnType<typeof countQueries> | undefined;
+afterEach(() => {
+  lookups?.mockRestore();
+  queries?.restore();
+});
+
+describe('jwt_access_tokens › verified-token cache (oauthJwtAccessTokenCacheSize)', () => {
+  it('checks the signature of a token once: the same token again is accepted without a signature check or a query', async () => {
+    const t = await jwtApp();
+    const client = await t.createClient();
+    const token = await clientCredentials(t, client);
+    lookups = jest.spyOn(ServerKeys.prototype, 'find');
+    queries = countQueries();
+    const first = await bearer(t, token);
+    const second = await bearer(t, token);
+    expect(first.status).toBe(200);
+    expect(second.status).toBe(200);
+    expect(second.body).toEqual(first.body);
+    expect(lookups).toHaveBeenCalledTimes(1);
+    expect(queries.count()).toBe(0);
+  });
+
+  it('with oauthJwtAccessTokenCacheSize 0 checks the signature on every request', async () => {
+    const t = await jwtApp({ oauthJwtAccessTokenCacheSize: 0 });
+    const client = await t.createClient();
+    const token = await clientCredentials(t, client);
+    lookups = jest.spyOn(ServerKeys.prototype, 'find');
+    expect((await bearer(t, token)).status).toBe(200);
+    expect((await bearer(t, token)).status).toBe(200);
+    expect(lookups).toHaveBeenCalledTimes(2);
+  });
+
+  it('still refuses a remembered token once it expires (exp is checked on every request, with the leeway)', async () => {
+    const clock = testClock();
+    const t = await jwtApp({ now: clock.now, oauthJwtAccessTokenLeeway: 10 });
+    const client = await t.createClient();
+    const token = await clientCredentials(t, client);
+    expect((await bearer(t, token)).status).toBe(200);
+    clock.advance(3600 + 5);
+    expect((await bearer(t, token)).status).toBe(200);
+    clock.advance(10);
+    expectInvalidToken(await bearer(t, token));
+  });
+
+  it('still looks the grant up for a remembered token with oauthJwtAccessTokenCheckRevocation: a revoked token fails at once', async () => {
+    const t = await jwtApp({ oauthJwtAccessTokenCheckRevocation: true });
+    const client = await t.createClient();
+    const token = await clientCredentials(t, client);
+    expect((await bearer(t, token)).status).toBe(200);
+    const revoked = await t.agent.post(t.path('/revoke')).type('form').auth(client.clientId, client.clientSecret).send({ token });
+    expect(revoked.status).toBe(200);
+    expectInvalidToken(await bearer(t, token));
+  });
+
+  it('does not carry a token verified for one audience to a request that expects another (oauthJwtAudience per request)', async () => {
+    // The audience a route expects may depend on the request; the token is minted at /token, for audience B.
+    const t = await jwtApp({ oauthJwtAudience: (ctx: { req: { path: string } }) => (ctx.req.path.startsWith('/api/books') ? 'https://a.example' : 'https://b.example') });
+    const client = await t.createClient();
+    const token = await clientCredentials(t, client, 'books.read');
+    expect((await bearer(t, token, '/api/me')).status).toBe(200);
+    expectInvalidToken(await bearer(t, token, '/api/books'));
+  });
+
+  it('gives each request its own req.oauth: a route that changes it changes nothing for the next request', async () => {
+    const t = await jwtApp({}, {
+      setup: (app, auth) => {
+        app.get('/api/mutate', auth.requireOauthAuthorization(), (req, res) => {
+          req.oauth!.scopes.push('admin');
+          req.oauth!.expiresAt.setTime(0);
+          res.json({ ok: true });
+        });
+      },
+    });
+    const client = await t.createClient();
+    const token = await clientCredentials(t, client, 'books.read');
+    const before = await bearer(t, token);
+    expect((await bearer(t, token, '/api/mutate')).status).toBe(200);
+    const after = await bearer(t, token);
+    expect(after.body.scopes).toEqual(['books.read']);
+    expect(after.body).toEqual(before.body);
+  });
+});
+
+describe('VerifiedTokenCache', () => {
+  const times = { exp: 1_000, iat: 100 };
+
+  it('returns a remembered value for the same token and context only', () => {
+    const cache = new VerifiedTokenCache<string>(10);
+    cache.set('token-a', 'ctx', times, 'A');
+    expect(cache.get('token-a', 'ctx', 500, 0)).toBe('A');
+    expect(cache.get('token-a', 'other ctx', 500, 0)).toBeUndefined();
+    expect(cache.get('token-b', 'ctx', 500, 0)).toBeUndefined();
+  });
+
+  it('re-checks exp, nbf and a future iat against the time of each lookup, within the leeway', () => {
+    const cache = new VerifiedTokenCache<string>(10);
+    cache.set('t', 'c', { exp: 1_000, iat: 100, nbf: 200 }, 'v');
+    expect(cache.get('t', 'c', 150, 0)).toBeUndefined(); // before nbf
+    expect(cache.get('t', 'c', 195, 10)).toBe('v'); // within the leeway of nbf
+    expect(cache.get('t', 'c', 999, 0)).toBe('v');
+    expect(cache.get('t', 'c', 1_005, 10)).toBe('v'); // within the leeway of exp
+    expect(cache.get('t', 'c', 1_010, 10)).toBeUndefined(); // exp <= now - leeway: expired
+    expect(cache.size).toBe(0); // and forgotten
+    cache.set('u', 'c', { exp: 1_000, iat: 300 }, 'w');
+    expect(cache.get('u', 'c', 250, 10)).toBeUndefined(); // issued in the future
+    expect(cache.get('u', 'c', 295, 10)).toBe('w');
+  });
+
+  it('holds at most max entries and drops the least recently used first', () => {
+    const cache = new VerifiedTokenCache<string>(2);
+    cache.set('a', 'c', times, 'A');
+    cache.set('b', 'c', times, 'B');
+    expect(cache.get('a', 'c', 500, 0)).toBe('A'); // a is now the most recent
+    cache.set('c', 'c', times, 'C');
+    expect(cache.size).toBe(2);
+    expect(cache.get('b', 'c', 500, 0)).toBeUndefined();
+    expect(cache.get('a', 'c', 500, 0)).toBe('A');
+    expect(cache.get('c', 'c', 500, 0)).toBe('C');
+  });
+
+  it('remembers nothing with max 0', () => {
+    const cache = new VerifiedTokenCache<string>(0);
+    cache.set('a', 'c', times, 'A');
+    expect(cache.get('a', 'c', 500, 0)).toBeUndefined();
+    expect(cache.size).toBe(0);
+  });
+});
