@@ -74,7 +74,7 @@ const URI_PARTS = /^([^:/?#]+):(?:\/\/([^/?#]*))?([^?#]*)(\?[^#]*)?$/;
  * (host case, IP address forms, default port) and the `/` of an empty path. So `https://a.example/x y`, `/cb`, `https:a.example/cb` and
  * `https://a.example/a/../cb` are refused rather than stored as something else.
  */
-function checkUri(kind: string, uri: unknown, caller = 'createApplication()'): void {
+export function checkUri(kind: string, uri: unknown, caller = 'createApplication()'): void {
   if (typeof uri !== 'string') throw new TypeError(`${caller}: ${kind} ${JSON.stringify(uri)} must be a string`);
   const label = `${caller}: ${kind} '${uri}'`;
   if (!URI_CHARACTERS.test(uri)) throw new TypeError(`${label} contains whitespace, a control or non-ASCII character, or another character RFC 3986 §2 does not allow`);

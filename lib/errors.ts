@@ -18,7 +18,10 @@ export type OAuthErrorCode =
   | 'temporarily_unavailable'
   | 'invalid_token'
   | 'insufficient_scope'
-  | 'unsupported_token_type';
+  | 'unsupported_token_type'
+  // RFC 7591 §3.2.2: dynamic client registration (400)
+  | 'invalid_redirect_uri'
+  | 'invalid_client_metadata';
 
 /**
  * Why a request failed, for logs and hooks (rodauth's error reasons). One line each:
@@ -64,6 +67,10 @@ export type OAuthErrorCode =
  * - `internal_error`: an unexpected exception (the cause is logged).
  * - `database_unavailable`: the database could not be reached.
  * - `purge_failed`: a purge run by `startPurging()` failed (the cause is logged; its batch was rolled back).
+ * - `invalid_client_metadata`: RFC 7591 client metadata was refused (malformed, oversized, inconsistent or not supported here).
+ * - `invalid_initial_access_token`: a registration request without the initial access token registration requires, or with a wrong one (RFC 7591 §3).
+ * - `invalid_registration_access_token`: an RFC 7592 request without a registration access token, or with one not of that client.
+ * - `registration_rate_limited`: a source made more registration requests than `oauthRegistrationRateLimit` allows (429, Retry-After).
  */
 export type OAuthErrorReason =
   | 'missing_parameter'
@@ -117,10 +124,18 @@ export type OAuthErrorReason =
   | 'no_verification_key'
   | 'internal_error'
   | 'database_unavailable'
-  | 'purge_failed';
+  | 'purge_failed'
+  | 'invalid_client_metadata'
+  | 'invalid_initial_access_token'
+  | 'invalid_registration_access_token'
+  | 'registration_rate_limited';
 
 export interface OAuthErrorOptions {
-  /** Only for the documented exceptions to the status table: 405 for a method an OAuth route does not serve. */
+  /**
+   * Only for the documented exceptions to the status table: 405 for a method an OAuth route does
+   * not serve; 429 (with `retryAfter`) for `temporarily_unavailable` when a per-source rate limit
+   * refuses a request (RFC 6585 §4; OAuth has no rate-limit code).
+   */
   status?: number;
   reason?: OAuthErrorReason;
   cause?: unknown;
