@@ -13,9 +13,12 @@ import { bcryptHash, randomToken, sha256 } from '../lib/crypto';
 import { requireParam } from '../lib/http/params';
 import { deleteApplication, getApplication, listApplications, revokeGrants, rotateClientSecret, updateApplication } from '../lib/client_management';
 import { setNoCache } from '../lib/http/no_cache';
+import { corsOriginsProblem } from '../lib/http/cors';
+import { OAuthConfigurationError } from '../lib/options';
 import type { LogLevel } from '../lib/log';
 import { applicationValues, grantValues, schemaVersionValues } from '../lib/store/schema';
 import type { Application } from '../lib/store';
+import { defaultLocale, defaultTranslate } from '../lib/translate';
 
 const values = {
   // (a) tables and columns
@@ -46,11 +49,16 @@ const values = {
   oauthDefaultScopes: value<string[] | null>(null, 'Scopes of a request without `scope` (RFC 6749 §3.3) at /authorize, client_credentials and jwt-bearer: null means all the client\'s registered scopes; a list means those of its scopes the client is registered for; `[]` makes `scope` required. A request the default leaves no scope fails with invalid_scope. A refresh without `scope` keeps the grant\'s scopes.', 'nullable-array'),
   oauthMetadataServiceDocumentation: value<string | null>(null, '`service_documentation` of the metadata document.', 'nullable-string'),
   oauthMetadataUiLocalesSupported: value<string[] | null>(null, '`ui_locales_supported` of the metadata document.', 'nullable-array'),
+  oauthScopeDescriptions: value<Record<string, string>>({}, 'Human descriptions of scopes by scope (`{ "books.read": "Read your books" }`), shown on the consent page through `translate` (key `scope.<scope>`); a scope without one is shown as is. A function of the context may return the table (e.g. by language).', 'object'),
   oauthMetadataOpPolicyUri: value<string | null>(null, '`op_policy_uri` of the metadata document.', 'nullable-string'),
   oauthMetadataOpTosUri: value<string | null>(null, '`op_tos_uri` of the metadata document.', 'nullable-string'),
   oauthMetadataCacheControl: value('public, max-age=3600', 'Cache-Control of the metadata document when the `issuer` option is set (a derived issuer always gets `no-store`).'),
   oauthRealm: value('oauth', 'The realm of `WWW-Authenticate` challenges.'),
+  oauthCorsDocumentOrigins: value<string[]>(['*'], "Origins whose scripts may read the public documents (server metadata, JWKS, protected-resource metadata) cross-origin (CORS): `['*']` any, a list of origins (`'https://app.example'`), or a function of the request context (the request's `Origin` is `ctx.req.get('Origin')`) returning one. Never credentials mode."),
+  oauthCorsOrigins: value<string[]>([], "Origins of browser-based clients that may call the token, revocation and registration endpoints cross-origin (CORS): `[]` none, a list of origins (`'https://app.example'`), `['*']`, or a function of the request context returning one. Introspection and the authorization endpoint never answer CORS."),
+  oauthCorsMaxAge: value(600, '`Access-Control-Max-Age` of CORS preflight answers, in seconds (browsers cap it: Chromium at 7200).'),
   oauthFetchAllowPrivateAddresses: value(false, 'Let the server fetch URLs a client controls (jwks_uri, and every later fetch through lib/http/safe_fetch.ts) that resolve to private, loopback, link-local or other non-public addresses (development only); otherwise they are refused after DNS resolution.'),
+  oauthFetchTrustedCertificates: value<string | null>(null, "PEM certificates that fetches of URLs a client controls (jwks_uri, client ID metadata documents) trust besides Node's bundled roots: a private CA, or a development self-signed certificate (with oauthFetchAllowPrivateAddresses for a loopback server). Certificates are always verified.", 'nullable-string'),
   // (d) messages
   oauthInvalidClientMessage: value('Invalid client', 'error_description of invalid_client.'),
   oauthClientAuthBusyMessage: value('Too many client authentications in progress, try again later', 'error_description of temporarily_unavailable when the bcrypt queue is full.'),
@@ -87,6 +95,9 @@ const methods = {
   rotateClientSecret: method(rotateClientSecret, '`auth.applications.rotateSecret(clientId, { graceSeconds })`: a new secret, returned once; the old one works until the grace ends.'),
   revokeGrants: method(revokeGrants, '`auth.applications.revokeGrants({ clientId, accountId })`: revokes every grant of a client, an account or both; resolves with how many.'),
   deleteApplication: method(deleteApplication, '`auth.applications.delete(clientId)`: revokes and removes the grants of a client, then the client, in one transaction.'),
+  // Translations (lib/translate.ts): every string a person reads on our pages.
+  translate: method(defaultTranslate, '`translate(key, vars)`: the text of a user-facing string by key, `{name}` placeholders filled from `vars`. Default: the label value the key names (`authorizePageTitle`, …), else the English table of lib/translate.ts. Override to plug i18next or your own table (`ctx.super.translate` is the English default); `requestedLocales(ctx)` reads `ui_locales`.'),
+  locale: method(defaultLocale, 'The language of the pages (their `lang` attribute), a BCP 47 tag: `en` by default. Override with `translate`.'),
   currentAccountId: method(
     (ctx: OAuthContext): string | null => {
       const user = (ctx.req as Request & { user?: { id?: unknown } }).user;
@@ -108,9 +119,9 @@ export default defineFeature({
   methods,
   hooks: ['beforeToken', 'afterToken'],
   routes: [
-    { name: 'token', method: 'post', handler: tokenRoute },
+    { name: 'token', method: 'post', cors: 'endpoint', handler: tokenRoute },
     // RFC 8414 §3 defines no parameter: the query string is not read (nor refused).
-    { name: 'oauth_server_metadata', path: '.well-known/oauth-authorization-server', method: 'get', query: false, handler: metadataRoute },
+    { name: 'oauth_server_metadata', path: '.well-known/oauth-authorization-server', method: 'get', query: false, cors: 'document', handler: metadataRoute },
   ],
   clientAuthMethods: { client_secret_basic: clientSecretBasic, client_secret_post: clientSecretPost, none },
   metadata: {
@@ -126,7 +137,16 @@ export default defineFeature({
     op_tos_uri: (ctx) => ctx.values.oauthMetadataOpTosUri,
   },
   tables: ['applications', 'grants'],
+  validate: validateCorsOptions,
 });
+
+/** Start-up check of the CORS origin lists (lib/http/cors.ts). */
+function validateCorsOptions(v: Record<string, unknown>): void {
+  for (const name of ['oauthCorsDocumentOrigins', 'oauthCorsOrigins']) {
+    const problem = corsOriginsProblem(v[name]);
+    if (problem) throw new OAuthConfigurationError(`oauth(): option '${name}' ${problem}`);
+  }
+}
 
 /** POST /token: parse → authenticate → dispatch → prepare → transaction(beforeToken, grant, afterToken) → respond. */
 async function tokenRoute(ctx: OAuthContext): Promise<void> {

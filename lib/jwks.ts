@@ -27,6 +27,8 @@ export interface JwksSettings {
   maxFailureBackoffSeconds?: number;
   /** Replaces DNS resolution (tests). */
   resolve?: Resolver;
+  /** PEM certificates trusted besides Node's bundled roots. */
+  trustedCertificates?: string | null;
   /** Cache lifetime, in seconds, when the response carries no cache headers. */
   defaultCacheSeconds: number;
   /** The current time in ms, on the clock of the callers' `now` (the context's), read when a fetch ends. */
@@ -270,6 +272,7 @@ function fetchJwks(uri: string, s: JwksSettings, etag: string | undefined): Prom
     allowPrivateAddresses: s.allowPrivateAddresses,
     label: LABEL,
     resolve: s.resolve,
+    trustedCertificates: s.trustedCertificates,
   });
 }
 

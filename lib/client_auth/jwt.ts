@@ -240,6 +240,7 @@ export function jwksSettings(ctx: OAuthContext): JwksSettings {
     clock: () => ctx.now().getTime(),
     refetchIntervalSeconds: values.oauthJwksRefetchInterval,
     allowPrivateAddresses: ctx.values.oauthFetchAllowPrivateAddresses,
+    trustedCertificates: ctx.values.oauthFetchTrustedCertificates,
     failureBackoffSeconds: ctx.values.oauthJwksFailureBackoff,
     maxFailureBackoffSeconds: ctx.values.oauthJwksMaxFailureBackoff,
   };

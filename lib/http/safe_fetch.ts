@@ -17,6 +17,7 @@ import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP } from 'node:net';
+import { rootCertificates } from 'node:tls';
 
 /** Why a fetch failed; the caller maps the code to its own. */
 export type SafeFetchErrorCode =
@@ -72,6 +73,11 @@ export interface SafeFetchOptions {
   label?: string;
   /** Replaces DNS resolution (tests). */
   resolve?: Resolver;
+  /**
+   * PEM certificates trusted besides Node's bundled roots (`tls.rootCertificates`): a private CA,
+   * or a development self-signed certificate. Certificates are always verified.
+   */
+  trustedCertificates?: string | null;
 }
 
 export interface SafeResponse {
@@ -218,6 +224,7 @@ export function safeFetch(input: string | URL, options: SafeFetchOptions): Promi
       },
       // A fresh connection every time: no pooled socket outlives the exchange or its checks.
       agent: false,
+      ...(options.trustedCertificates && { ca: [...rootCertificates, options.trustedCertificates] }),
       lookup: (hostname, lookupOptions, callback) => {
         resolver(hostname).then(
           (addresses) => {
