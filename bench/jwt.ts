@@ -5,7 +5,11 @@
  * back-to-back rounds per scenario, alternately, and the median of the pairs' ratios.
  *
  *   protected        GET /api/me with a JWT access token (ES256,          vs  a bare GET returning the same JSON
- *                    oauthJwtAccessTokenCheckRevocation off: no query)
+ *                    oauthJwtAccessTokenCheckRevocation off: no query;
+ *                    the same token each time, so the verified-token
+ *                    cache answers after the first request)
+ *   protected-       the same with oauthJwtAccessTokenCacheSize 0:        vs  the same bare GET
+ *     uncached       an ES256 signature check on every request
  *   token-jwt        POST /token client_credentials issuing a JWT         vs  a bare POST parsing the same form
  *   token-jwt/opaque POST /token client_credentials issuing a JWT         vs  the same issuing an opaque token
  *                    (the "bare" columns are the opaque side)
@@ -71,13 +75,16 @@ async function serveAuthorizationServer(): Promise<void> {
   // Listening first: the issuer is the origin, so that resourceServer() discovers its metadata there.
   const { server: ourServer, origin: issuer } = await listen(ours);
   const { privateKey } = await generateKeyPair('ES256', { extractable: true });
-  const auth = oauth({
+  const options = {
     db: database.db,
     issuer,
     enable: ['client_credentials_grant', 'jwt_access_tokens'],
     oauthJwtKeys: [{ key: await exportJWK(privateKey), alg: 'ES256' }],
     oauthJwtAccessTokenCheckRevocation: false,
-  } as never) as OAuthRouter;
+  };
+  const auth = oauth(options as never) as OAuthRouter;
+  // The same server without the verified-token cache: every request pays the signature check.
+  const uncached = oauth({ ...options, oauthJwtAccessTokenCacheSize: 0 } as never) as OAuthRouter;
   await auth.migrate();
   const client = async (accessTokenFormat: 'jwt' | 'opaque'): Promise<Credentials> => {
     const created = await auth.createApplication({ name: `Bench ${accessTokenFormat} client`, scopes: ['profile'], redirectUri: ['https://bench.example/cb'], grantTypes: ['client_credentials'], accessTokenFormat });
@@ -87,6 +94,9 @@ async function serveAuthorizationServer(): Promise<void> {
   const opaqueClient = await client('opaque');
   ours.use(auth);
   ours.get('/api/me', auth.requireOauthAuthorization('profile'), (req: Request, res: Response) => {
+    res.json(req.oauth);
+  });
+  ours.get('/api/me-uncached', uncached.requireOauthAuthorization('profile'), (req: Request, res: Response) => {
     res.json(req.oauth);
   });
 
@@ -146,10 +156,11 @@ async function main(): Promise<void> {
     headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client.clientId, client.clientSecret) },
     body: 'grant_type=client_credentials',
   });
-  const apiGet = (origin: string, token?: string): autocannon.Options => ({ url: `${origin}/api/me`, headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const apiGet = (origin: string, token?: string, path = '/api/me'): autocannon.Options => ({ url: `${origin}${path}`, headers: token ? { authorization: `Bearer ${token}` } : {} });
 
   const results: Outcome[] = [];
   results.push(await comparePairs('protected', as, SETTINGS, () => apiGet(setup.bare), () => apiGet(setup.issuer, setup.jwt)));
+  results.push(await comparePairs('protected-uncached', as, SETTINGS, () => apiGet(setup.bare), () => apiGet(setup.issuer, setup.jwt, '/api/me-uncached')));
   results.push(await comparePairs('token-jwt', as, SETTINGS, () => tokenPost(setup.bare, setup.jwtClient), () => tokenPost(setup.issuer, setup.jwtClient)));
   results.push(await comparePairs('token-jwt/opaque', as, SETTINGS, () => tokenPost(setup.issuer, setup.opaqueClient), () => tokenPost(setup.issuer, setup.jwtClient)));
   results.push(await comparePairs('resource-server', rs, SETTINGS, () => apiGet(rsSetup.bare), () => apiGet(rsSetup.rs, setup.jwt)));

@@ -117,6 +117,7 @@ async function issue(ctx: TokenContext, { grant, expectedHash, rotate }: Target,
     tokenHash: access.accessTokenHash,
     expiresIn: access.expiresIn,
     tokenScopes: scopes.length === grant.scopes.length ? null : scopes,
+    lastUsedAt: ctx.now(),
     ...(refresh && { refreshTokenHash: refresh.refreshTokenHash, refreshTokenExpiresIn: refresh.refreshTokenExpiresIn }),
   };
   if (!(await ctx.store.grants.rotateTokens(grant.id, expectedHash, fields))) return undefined;

@@ -121,6 +121,7 @@ async function issueDirectGrantAs(ctx: OAuthContext, format: AccessTokenFormat, 
 }
 
 async function insertDirectGrant(ctx: OAuthContext, fields: DirectGrantFields, tokenHash: string | null, expiresIn: Date): Promise<Grant> {
+  const now = (ctx.methods as unknown as TokenMethods).now();
   const grant = await ctx.store.grants.insert({
     accountId: fields.accountId,
     oauthApplicationId: fields.applicationId,
@@ -135,7 +136,9 @@ async function insertDirectGrant(ctx: OAuthContext, fields: DirectGrantFields, t
     accessType: 'online',
     codeChallenge: null,
     codeChallengeMethod: null,
-    createdAt: (ctx.methods as unknown as TokenMethods).now(),
+    createdAt: now,
+    // Issued with its token: its first use (grant_management's "last used").
+    lastUsedAt: now,
   });
   ctx.grant = grant;
   return grant;

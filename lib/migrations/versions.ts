@@ -130,6 +130,14 @@ export const VERSIONS: readonly SchemaVersion[] = [
     description: 'Applications: the previous client secret hash and when it stops being accepted (applications.rotateSecret() with a grace period)',
     tables: { applications: () => ({ columns: { previousClientSecretHash: str, previousClientSecretExpiresAt: ts } }) },
   },
+  {
+    version: 9,
+    name: 'grant_last_used',
+    description: "Grants: when the grant last issued tokens (grant_management's \"last used\"), and an index on (account_id, oauth_application_id) for an account's grants",
+    // The account's grants page lists and revokes by account (and client): without the index each
+    // is a scan of every grant.
+    tables: { grants: () => ({ columns: { lastUsedAt: ts }, index: [['accountId', 'oauthApplicationId']] }) },
+  },
   // ── The next version goes here: `version: 5`, and so on. The versions are 1…n without gaps
   // (spec/lib/migrations.spec.ts), a released version is never edited, and a new column is
   // nullable or has a default.

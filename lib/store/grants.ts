@@ -25,6 +25,8 @@ export interface Grant {
   codeChallenge: string | null;
   codeChallengeMethod: string | null;
   createdAt: Date | null;
+  /** When the grant last issued tokens (code exchange, refresh, direct grant); null before its first. */
+  lastUsedAt?: Date | null;
   /**
    * Host columns (added by the host's own migration, written through `resourceOwnerParams`):
    * every column of the row that is not one of ours, read back as the driver returns it.
@@ -86,6 +88,7 @@ export function grantFromRow(schema: Schema, row: Record<string, unknown>): Gran
     codeChallenge: toStr(row[c.codeChallenge]),
     codeChallengeMethod: toStr(row[c.codeChallengeMethod]),
     createdAt: toDate(row[c.createdAt]),
+    lastUsedAt: toDate(row[c.lastUsedAt]),
     extra: extraColumns(schema, row),
   };
 }
@@ -99,6 +102,22 @@ export interface TokenFields {
   scopes?: string[];
   /** The new access token's scopes when narrower than the grant's (RFC 6749 §6); null clears them. */
   tokenScopes?: string[] | null;
+  /** When the tokens are issued: the grant's `lastUsedAt` (grant_management's "last used"). */
+  lastUsedAt?: Date;
+}
+
+/**
+ * An application as the account's grants page shows it (grant_management): its live grants of
+ * one account combined, from one grouped query.
+ */
+export interface AccountApplicationGrants {
+  application: { id: number; clientId: string; name: string; description: string | null; homepageUrl: string | null; logoUri: string | null };
+  /** The union of the grants' scopes, in the order first seen. */
+  scopes: string[];
+  /** The earliest grant's creation. */
+  firstGrantedAt: Date | null;
+  /** The latest token issuance of any of the grants; null when none has issued one. */
+  lastUsedAt: Date | null;
 }
 
 
@@ -127,6 +146,7 @@ export class GrantStore {
       [c.codeChallenge]: grant.codeChallenge,
       [c.codeChallengeMethod]: grant.codeChallengeMethod,
       [c.createdAt]: grant.createdAt,
+      [c.lastUsedAt]: grant.lastUsedAt ?? null,
     };
     // Compiled once per column set (host columns from resourceOwnerParams add to the set).
     const names = Object.keys(row);
@@ -231,7 +251,8 @@ export class GrantStore {
           .whereNull(c.codeRedeemedAt)
           .whereNull(c.revokedAt)
           .where(c.expiresIn, '>', p(1))
-          .update({ [c.codeRedeemedAt]: p(1), ...Object.fromEntries(names.map((n, i) => [n, p(i + 2)])) }),
+          // The exchange is the grant's first use: grant_management's "last used" (no extra statement).
+          .update({ [c.codeRedeemedAt]: p(1), [c.lastUsedAt]: p(1), ...Object.fromEntries(names.map((n, i) => [n, p(i + 2)])) }),
       [grantId, now, ...names.map((n) => set[n])],
     );
     return changed === 1;
@@ -307,6 +328,57 @@ export class GrantStore {
   }
 
   /**
+   * The applications an account has live grants with (not revoked), each with its grants
+   * combined: one query grouped by application and scope set (an account has few of either,
+   * however many grants), merged here. By application name. Inside a transaction only (several
+   * rows). Uses the (account_id, oauth_application_id) index of schema version 9.
+   */
+  async listApplicationsOfAccount(accountId: string, limit = 1000): Promise<AccountApplicationGrants[]> {
+    const g = this.schema.grants;
+    const a = this.schema.applications;
+    const gc = (n: string) => `${g.table}.${n}`;
+    const ac = (n: string) => `${a.table}.${n}`;
+    const appColumns = [a.columns.id, a.columns.clientId, a.columns.name, a.columns.description, a.columns.homepageUrl, a.columns.logoUri].map(ac);
+    const rows = (await this.sql
+      .table(g.table)
+      .join(a.table, ac(a.columns.id), gc(g.columns.oauthApplicationId))
+      .where(gc(g.columns.accountId), accountId)
+      .whereNull(gc(g.columns.revokedAt))
+      .groupBy(...appColumns, gc(g.columns.scopes))
+      .select(
+        this.sql.ref(ac(a.columns.id)).as('app_id'),
+        this.sql.ref(ac(a.columns.clientId)).as('client_id'),
+        this.sql.ref(ac(a.columns.name)).as('name'),
+        this.sql.ref(ac(a.columns.description)).as('description'),
+        this.sql.ref(ac(a.columns.homepageUrl)).as('homepage_url'),
+        this.sql.ref(ac(a.columns.logoUri)).as('logo_uri'),
+        this.sql.ref(gc(g.columns.scopes)).as('scopes'),
+      )
+      .min({ first_granted_at: gc(g.columns.createdAt) })
+      .max({ last_used_at: gc(g.columns.lastUsedAt) })
+      .orderBy(ac(a.columns.id))
+      .limit(limit)) as Record<string, unknown>[];
+    const byApp = new Map<number, AccountApplicationGrants>();
+    for (const row of rows) {
+      const id = toId(row.app_id);
+      let entry = byApp.get(id);
+      if (!entry) {
+        entry = {
+          application: { id, clientId: String(row.client_id), name: String(row.name ?? ''), description: toStr(row.description), homepageUrl: toStr(row.homepage_url), logoUri: toStr(row.logo_uri) },
+          scopes: [],
+          firstGrantedAt: null,
+          lastUsedAt: null,
+        };
+        byApp.set(id, entry);
+      }
+      for (const scope of toList(row.scopes) ?? []) if (!entry.scopes.includes(scope)) entry.scopes.push(scope);
+      entry.firstGrantedAt = earlier(entry.firstGrantedAt, toDate(row.first_granted_at));
+      entry.lastUsedAt = later(entry.lastUsedAt, toDate(row.last_used_at));
+    }
+    return [...byApp.values()].sort((x, y) => x.application.name.localeCompare(y.application.name) || x.application.id - y.application.id);
+  }
+
+  /**
    * Deletes the grants of an application, and first their retired refresh tokens when that table
    * is in use (`retired`): run inside the transaction that deletes the application. Returns how
    * many grants it deleted.
@@ -331,6 +403,15 @@ export class GrantStore {
     if (t.refreshTokenExpiresIn !== undefined) out[c.refreshTokenExpiresIn] = t.refreshTokenExpiresIn;
     if (t.scopes !== undefined) out[c.scopes] = fromList(t.scopes);
     if (t.tokenScopes !== undefined) out[c.tokenScopes] = fromList(t.tokenScopes);
+    if (t.lastUsedAt !== undefined) out[c.lastUsedAt] = t.lastUsedAt;
     return out;
   }
+}
+
+function earlier(x: Date | null, y: Date | null): Date | null {
+  return x === null ? y : y === null || x.getTime() <= y.getTime() ? x : y;
+}
+
+function later(x: Date | null, y: Date | null): Date | null {
+  return x === null ? y : y === null || x.getTime() >= y.getTime() ? x : y;
 }

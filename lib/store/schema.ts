@@ -57,6 +57,11 @@ export const GRANT_COLUMNS = {
   codeChallenge: 'code_challenge',
   codeChallengeMethod: 'code_challenge_method',
   createdAt: 'created_at',
+  /**
+   * When the grant last issued tokens (code exchange, refresh, direct grants), written by the
+   * statement that writes them; never on a protected request (schema version 9).
+   */
+  lastUsedAt: 'last_used_at',
 } as const;
 
 /** Retired refresh tokens, kept so that a reused one can be recognised (RFC 9700 §4.14.2). */
