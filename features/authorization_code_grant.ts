@@ -49,17 +49,19 @@ const values = {
   oauthCsrfSecret: value<string | null>(null, 'HMAC key of CSRF tokens. Null: a random key per process, so set it when several processes serve /authorize.', 'nullable-string'),
   oauthCsrfCookieName: value('oauth_csrf', 'Cookie holding the CSRF nonce when the host has no session.'),
   // labels of the pages
-  authorizePageTitle: value('Authorize', 'Title of the consent page.'),
-  authorizePageLead: value('The application {name} would like to access your data', 'Lead of the consent page; `{name}` is the application name.'),
-  authorizeErrorPageTitle: value('Authorize Error', 'Title of the authorization error page.'),
-  authorizeFormPostPageTitle: value('Redirecting', 'Title of the form_post response page.'),
-  oauthGrantsScopesLabel: value('Scopes', 'Heading of the requested scopes on the consent page.'),
-  oauthApplicationsHomepageUrlLabel: value('Homepage', 'Link label of the application homepage.'),
-  oauthApplicationsPolicyUriLabel: value('Policy URL', 'Link label of the application privacy policy.'),
-  oauthApplicationsTosUriLabel: value('Terms of service URL', 'Link label of the application terms of service.'),
-  oauthAuthorizeButton: value('Authorize', 'Approve button of the consent page.'),
-  oauthDenyButton: value('Deny', 'Deny button of the consent page.'),
-  oauthAuthorizePostButton: value('Back to Client Application', 'Button of the form_post page when scripts are off.'),
+  // labels of the pages: the default `translate` reads them for their keys (lib/translate.ts LABEL_VALUES)
+  authorizePageTitle: value('Authorize', 'Title of the consent page (translate key `consent.title`).'),
+  authorizePageLead: value('The application {name} would like to access your data', 'Lead of the consent page; `{name}` is the application name (translate key `consent.lead`).'),
+  authorizeErrorPageTitle: value('Authorize Error', 'Title of the authorization error page (translate key `errorPage.title`).'),
+  authorizeFormPostPageTitle: value('Redirecting', 'Title of the form_post response page (translate key `formPost.title`).'),
+  oauthGrantsScopesLabel: value('Scopes', 'Heading of the requested scopes on the consent page (translate key `consent.scopesLabel`).'),
+  oauthApplicationsHomepageUrlLabel: value('Homepage', 'Link label of the application homepage (translate key `consent.homepage`).'),
+  oauthApplicationsPolicyUriLabel: value('Policy URL', 'Link label of the application privacy policy (translate key `consent.policy`).'),
+  oauthApplicationsTosUriLabel: value('Terms of service URL', 'Link label of the application terms of service (translate key `consent.tos`).'),
+  oauthAuthorizeButton: value('Allow', 'Approve (primary) button of the consent page (translate key `consent.allow`).'),
+  oauthDenyButton: value('Deny', 'Deny (secondary) button of the consent page (translate key `consent.deny`).'),
+  oauthAuthorizePostButton: value('Back to Client Application', 'Button of the form_post page when scripts are off (translate key `formPost.button`).'),
+  oauthErrorPageHomeUrl: value<string | null>('/', 'Where the error page of /authorize links back to ("Go back to the home page"): an http(s) URL or a path of this site; null: no link. Never the request\'s redirect URI.', 'nullable-string'),
   // (d) messages
   oauthAuthorizeParameterRequiredMessage: value("Invalid or missing '{parameter}'", 'Error page text for a bad client_id or redirect_uri, and error_description of a missing response_type; `{parameter}` is its name.'),
   oauthUnsupportedResponseTypeMessage: value('Unsupported response type', 'error_description of unsupported_response_type.'),
@@ -264,28 +266,28 @@ function csrfOptions(ctx: OAuthContext, accountId: string): CsrfOptions {
 
 /** The consent page: who asks, for what, and the CSRF-protected Approve / Deny form. */
 function renderConsent(ctx: OAuthContext, request: AuthorizationRequest, accountId: string): void {
-  const v = ctx.values;
+  const t = ctx.methods.translate;
   const app = request.application;
   const carried = [...REQUEST_PARAMS, ...request.extensions.flatMap((e) => e.parameters)];
   const fields = carried.filter((name) => ctx.params[name] !== undefined).map((name) => ({ name, value: ctx.params[name]! }));
   fields.push({ name: 'csrf_token', value: issueCsrfToken(ctx.req, ctx.res, csrfOptions(ctx, accountId)) });
   const links = [
-    { href: app.homepageUrl, label: v.oauthApplicationsHomepageUrlLabel },
-    { href: app.policyUri, label: v.oauthApplicationsPolicyUriLabel },
-    { href: app.tosUri, label: v.oauthApplicationsTosUriLabel },
+    { href: app.homepageUrl, label: t('consent.homepage') },
+    { href: app.policyUri, label: t('consent.policy') },
+    { href: app.tosUri, label: t('consent.tos') },
   ].filter((l): l is { href: string; label: string } => isWebUrl(l.href));
   renderPage(ctx, 'authorize', {
-    title: v.authorizePageTitle,
-    // A replacer function: a name is inserted as is, never read for `$&`, `$'` or `$1` patterns.
-    lead: v.authorizePageLead.replace('{name}', () => app.name),
+    lang: ctx.methods.locale(),
+    title: t('consent.title'),
+    lead: t('consent.lead', { name: app.name }),
     application: { name: app.name, description: app.description, logoUri: isWebUrl(app.logoUri) ? app.logoUri : null },
     links,
-    scopesLabel: v.oauthGrantsScopesLabel,
+    scopesLabel: t('consent.scopesLabel'),
     scopes: request.scopes,
     action: ctx.routePath('authorize'),
     fields,
-    approveButton: v.oauthAuthorizeButton,
-    denyButton: v.oauthDenyButton,
+    approveButton: t('consent.allow'),
+    denyButton: t('consent.deny'),
   });
 }
 

@@ -19,9 +19,7 @@ export interface ClientRedirect {
 
 interface PageValues {
   oauthTemplatesDir: string | null;
-  oauthAuthorizePostButton: string;
-  authorizeErrorPageTitle: string;
-  authorizeFormPostPageTitle: string;
+  oauthErrorPageHomeUrl: string | null;
 }
 
 /** Headers of every page: never cached, never framed (clickjacking, RFC 6749 §10.13). */
@@ -49,10 +47,10 @@ export function redirectToClient(ctx: OAuthContext, target: ClientRedirect, para
     // RFC 6749 §4.1.2.1: error_description is limited to the §5.2 characters, in either response mode.
     .map(([name, value]): [string, string] => [name, name === 'error_description' ? asciiDescription(value) : value]);
   if (target.responseMode === 'form_post') {
-    const v = ctx.values as unknown as PageValues;
     const nonce = randomBytes(16).toString('base64');
     const fields = entries.map(([name, value]) => ({ name, value }));
-    renderPage(ctx, 'form_post', { title: v.authorizeFormPostPageTitle, action: target.redirectUri, fields, button: v.oauthAuthorizePostButton, nonce }, 200, `default-src 'none'; script-src 'nonce-${nonce}'; frame-ancestors 'none'`);
+    const t = ctx.methods.translate;
+    renderPage(ctx, 'form_post', { lang: ctx.methods.locale(), title: t('formPost.title'), action: target.redirectUri, fields, button: t('formPost.button'), nonce }, 200, `default-src 'none'; script-src 'nonce-${nonce}'; frame-ancestors 'none'`);
     return;
   }
   const query = new URLSearchParams(entries).toString();
@@ -62,12 +60,49 @@ export function redirectToClient(ctx: OAuthContext, target: ClientRedirect, para
   ctx.res.redirect(302, `${target.redirectUri}${sep}${query}`);
 }
 
-/** The error page of `/authorize`, for errors that must not (or cannot) go back to the client. */
+/**
+ * The error page of `/authorize`, for errors that must not (or cannot) go back to the client:
+ * the problem in plain words and what the user can do (translated by the error's reason, then
+ * its code), the error code and description as sent today, and a link to `oauthErrorPageHomeUrl`.
+ * It never links or redirects to the request's redirect URI, which may not be verified.
+ */
 export function renderErrorPage(ctx: OAuthContext, err: OAuthError): void {
   if (ctx.res.headersSent) return;
-  const v = ctx.values as unknown as PageValues;
+  const t = ctx.methods.translate;
   // A 503 page says when to come back. The redirect channel sends none: on a 302, Retry-After
   // would ask the browser to wait before following it (RFC 9110 §10.2.3), not the client to retry.
   setRetryAfter(ctx.res, err);
-  renderPage(ctx, 'authorize_error', { title: v.authorizeErrorPageTitle, error: err.code, description: err.description ?? '' }, err.status);
+  const homeUrl = (ctx.values as unknown as PageValues).oauthErrorPageHomeUrl;
+  renderPage(
+    ctx,
+    'authorize_error',
+    {
+      lang: ctx.methods.locale(),
+      title: t('errorPage.title'),
+      problem: specificText(ctx, 'errorPage.problem', err),
+      action: specificText(ctx, 'errorPage.action', err),
+      codeLabel: t('errorPage.codeLabel'),
+      error: err.code,
+      description: err.description ?? '',
+      homeUrl: homeUrl !== null && isSafeLink(homeUrl) ? homeUrl : null,
+      homeLabel: t('errorPage.home'),
+    },
+    err.status,
+  );
+}
+
+/** `<prefix>.<reason>`, else `<prefix>.<code>`, else `<prefix>`: the first key `translate` knows (an unknown key comes back as is). */
+function specificText(ctx: OAuthContext, prefix: string, err: OAuthError): string {
+  for (const suffix of [err.reason, err.code]) {
+    if (suffix === undefined) continue;
+    const key = `${prefix}.${suffix}`;
+    const text = ctx.methods.translate(key);
+    if (text !== key) return text;
+  }
+  return ctx.methods.translate(prefix);
+}
+
+/** A link target that cannot run script: http(s) or a path on this site (not `//host`). */
+export function isSafeLink(u: string): boolean {
+  return /^https?:\/\//i.test(u) || /^\/(?![/\\])/.test(u);
 }
