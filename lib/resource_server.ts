@@ -22,6 +22,7 @@ import { defaultLogger, errorMeta, RepeatLimiter, repeatKey, type OAuthLogger } 
 import { didYouMean, OAuthConfigurationError } from './options';
 import type { OAuthAuthorization } from './resource';
 import { isScopeToken } from './scopes';
+import { VerifiedTokenCache } from './verified_tokens';
 
 export interface ResourceServerOptions {
   /**
@@ -64,6 +65,13 @@ export interface ResourceServerOptions {
   introspectionCacheSeconds?: number;
   /** Most introspection answers kept (least recently used dropped). Default 10000. */
   introspectionCacheSize?: number;
+  /**
+   * Most verified JWT access tokens remembered (by their SHA-256, until `exp`; least recently
+   * used dropped), so a token presented again skips the signature check while the key set it was
+   * verified with is current; `exp`, `nbf` and `iat` are checked on every request. 0: verify
+   * every time. Default 10000.
+   */
+  verifiedTokenCacheSize?: number;
   /**
    * Seconds a failed fetch is remembered: requests meanwhile get 503 at once instead of
    * waiting on a server that is down. Default 5.
@@ -121,6 +129,7 @@ const DEFAULTS = {
   keysRefetchIntervalSeconds: 60,
   introspectionCacheSeconds: 60,
   introspectionCacheSize: 10000,
+  verifiedTokenCacheSize: 10000,
   failureBackoffSeconds: 5,
 };
 type NumericOption = keyof typeof DEFAULTS;
@@ -270,11 +279,16 @@ class RemoteIssuer {
   private readonly keySettings: JwksSettings;
   private readonly algorithms = new WeakMap<JSONWebKeySet, string[]>();
   private readonly introspected = new Map<string, Cached<Introspected>>();
+  /** Tokens verified with a key set, which the context names: a refetched set is another context. */
+  private readonly verified: VerifiedTokenCache<Omit<RemoteOAuthAuthorization, 'token'>>;
+  private readonly keySetIds = new WeakMap<KeySet, string>();
+  private keySetCount = 0;
   private readonly introspectionInflight = new Map<string, Promise<Introspected>>();
   private introspectionDownUntil = 0;
   private readonly repeats = new RepeatLimiter();
 
   constructor(private readonly s: Settings) {
+    this.verified = new VerifiedTokenCache(s.verifiedTokenCacheSize);
     this.keySettings = {
       timeoutMs: s.timeoutMs,
       maxBytes: s.maxResponseBytes,
@@ -476,6 +490,9 @@ class RemoteIssuer {
    */
   private async verifyJwt(token: string, jwksUri: string): Promise<RemoteOAuthAuthorization> {
     let keys = (await this.getKeys(jwksUri))!;
+    const remembered = this.verified.get(token, this.keySetId(keys), this.now() / 1000, this.s.leewaySeconds);
+    // A copy per request: a route that changes req.oauth changes nothing another request sees.
+    if (remembered) return { ...remembered, scopes: [...remembered.scopes], expiresAt: new Date(remembered.expiresAt.getTime()), token };
     let payload: JWTPayload;
     try {
       payload = await this.verifyWith(token, keys);
@@ -493,9 +510,9 @@ class RemoteIssuer {
     const now = this.now() / 1000;
     // jose checks `iat` only against a maximum age; a token issued in the future is not valid yet.
     if ((payload.iat as number) > now + this.s.leewaySeconds) throw invalid('token_claim_mismatch');
-    const { sub, client_id: clientId, scope, exp } = payload;
+    const { sub, client_id: clientId, scope, exp, iat, nbf } = payload;
     if (typeof sub !== 'string' || typeof clientId !== 'string' || (scope !== undefined && typeof scope !== 'string')) throw invalid('malformed_token');
-    return {
+    const authorization = {
       // RFC 9068 §2.2: without a resource owner (client credentials), `sub` identifies the client.
       // The private `gty` claim our own issuer adds to such tokens is deliberately not read: this
       // checks any RFC 8414 issuer's tokens, and elsewhere `gty` means other things (Auth0 puts
@@ -507,8 +524,16 @@ class RemoteIssuer {
       scopes: splitScope(scope),
       grantId: null,
       expiresAt: new Date((exp as number) * 1000),
-      token,
     };
+    this.verified.set(token, this.keySetId(keys), { exp: exp as number, iat: iat as number, ...(typeof nbf === 'number' && { nbf }) }, authorization);
+    return { ...authorization, scopes: [...authorization.scopes], expiresAt: new Date(authorization.expiresAt.getTime()), token };
+  }
+
+  /** A name for each key set fetched: tokens verified with one are remembered for that one only. */
+  private keySetId(keys: KeySet): string {
+    let id = this.keySetIds.get(keys);
+    if (id === undefined) this.keySetIds.set(keys, (id = String(++this.keySetCount)));
+    return id;
   }
 
   private verifyWith(token: string, keys: KeySet): Promise<JWTPayload> {
