@@ -9,7 +9,8 @@ import type { OAuthContext, TokenContext } from '../lib/context';
 import { defineFeature, grantType, method, value, type MethodsOf, type TokenResponse, type ValuesOf } from '../lib/feature';
 import { asciiDescription, OAuthError, type OAuthErrorReason } from '../lib/errors';
 import { issueCsrfToken, verifyCsrfToken, type CsrfOptions } from '../lib/csrf';
-import { requireParam } from '../lib/http/params';
+import { findClient, type ClientRefusal } from '../lib/client_auth';
+import { paramValues, requireParam } from '../lib/http/params';
 import { OAuthConfigurationError } from '../lib/options';
 import { setNoCache } from '../lib/http/no_cache';
 import { challenge } from '../lib/http/www_authenticate';
@@ -189,7 +190,8 @@ async function authorizePostRoute(ctx: OAuthContext): Promise<void> {
  */
 async function identifyClient(ctx: OAuthContext): Promise<AuthorizationRequest> {
   const clientId = ctx.params.client_id;
-  const application = clientId === undefined ? undefined : await ctx.store.applications.findByClientId(clientId);
+  const refuse: ClientRefusal = (reason, cause) => parameterError(ctx, 'client_id', reason, cause);
+  const application = clientId === undefined ? undefined : await findClient(ctx, clientId, refuse);
   if (!application) throw parameterError(ctx, 'client_id', clientId === undefined ? 'missing_parameter' : 'unknown_client');
   const redirectUriParam = ctx.params.redirect_uri ?? null;
   const redirectUri = redirectUriParam === null ? soleRedirectUri(application) : matchRedirectUri(application, redirectUriParam);
@@ -203,8 +205,8 @@ async function identifyClient(ctx: OAuthContext): Promise<AuthorizationRequest> 
   return { application, target, redirectUriParam, scopes: [], fields: {}, extensions: ctx.runtime.extensions<AuthorizationRequestExtension>('authorizationRequest') };
 }
 
-function parameterError(ctx: OAuthContext, parameter: string, reason: OAuthErrorReason): OAuthError {
-  return new OAuthError('invalid_request', ctx.values.oauthAuthorizeParameterRequiredMessage.replace('{parameter}', parameter), { reason });
+function parameterError(ctx: OAuthContext, parameter: string, reason: OAuthErrorReason, cause?: unknown): OAuthError {
+  return new OAuthError('invalid_request', ctx.values.oauthAuthorizeParameterRequiredMessage.replace('{parameter}', parameter), { reason, cause });
 }
 
 /** Without a redirect_uri parameter, the registration must name exactly one (RFC 6749 §3.1.2.3). */
@@ -280,6 +282,9 @@ function renderConsent(ctx: OAuthContext, request: AuthorizationRequest, account
     lang: ctx.methods.locale(),
     title: t('consent.title'),
     lead: t('consent.lead', { name: app.name }),
+    // client_id_metadata_documents: a client known only by its URL; its host is what the user can check.
+    clientIdHost: app.metadataDocumentHash === null ? null : new URL(app.clientId).host,
+    clientIdHostNotice: app.metadataDocumentHash === null ? null : t('consent.clientIdHost'),
     application: { name: app.name, description: app.description, logoUri: isWebUrl(app.logoUri) ? app.logoUri : null },
     links,
     scopesLabel: t('consent.scopesLabel'),

@@ -38,7 +38,7 @@ export default defineFeature({
   depends: [oauthBase],
   values,
   // RFC 7517 defines no parameter: the query string is not read (nor refused), so cache-busters work.
-  routes: [{ name: 'jwks', method: 'get', query: false, handler: jwksRoute }],
+  routes: [{ name: 'jwks', method: 'get', query: false, cors: 'document', handler: jwksRoute }],
   metadata: { jwks_uri: (ctx) => ctx.routeUrl('jwks') },
   validate,
 });

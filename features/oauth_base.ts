@@ -143,6 +143,7 @@ export default defineFeature({
 /** Start-up check of the CORS origin lists (lib/http/cors.ts). */
 function validateCorsOptions(v: Record<string, unknown>): void {
   for (const name of ['oauthCorsDocumentOrigins', 'oauthCorsOrigins']) {
+    if (!(name in v)) continue; // a function of the request: its answers are checked as they come
     const problem = corsOriginsProblem(v[name]);
     if (problem) throw new OAuthConfigurationError(`oauth(): option '${name}' ${problem}`);
   }

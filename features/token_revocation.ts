@@ -29,7 +29,7 @@ export default defineFeature({
   depends: [oauthBase],
   values,
   hooks: ['beforeRevoke', 'afterRevoke'],
-  routes: [{ name: 'revoke', method: 'post', handler: revokeRoute }],
+  routes: [{ name: 'revoke', method: 'post', cors: 'endpoint', handler: revokeRoute }],
   metadata: {
     revocation_endpoint: (ctx) => ctx.routeUrl('revoke'),
     // §2.1: the client authenticates as at the token endpoint; public clients send their client_id.

@@ -68,6 +68,8 @@ export type OAuthErrorCode =
  * - `database_unavailable`: the database could not be reached.
  * - `purge_failed`: a purge run by `startPurging()` failed (the cause is logged; its batch was rolled back).
  * - `invalid_client_metadata`: RFC 7591 client metadata was refused (malformed, oversized, inconsistent or not supported here).
+ * - `client_metadata_document_unavailable`: a URL client id's metadata document could not be had: unreachable, slow, oversized, redirecting, not 200, or at an address that is not allowed.
+ * - `invalid_client_metadata_document`: a URL client id is not a valid client identifier URL, or its document is not JSON, names another `client_id`, holds a secret or invalid metadata.
  * - `invalid_initial_access_token`: a registration request without the initial access token registration requires, or with a wrong one (RFC 7591 §3).
  * - `invalid_registration_access_token`: an RFC 7592 request without a registration access token, or with one not of that client.
  * - `registration_rate_limited`: a source made more registration requests than `oauthRegistrationRateLimit` allows (429, Retry-After).
@@ -126,6 +128,8 @@ export type OAuthErrorReason =
   | 'database_unavailable'
   | 'purge_failed'
   | 'invalid_client_metadata'
+  | 'client_metadata_document_unavailable'
+  | 'invalid_client_metadata_document'
   | 'invalid_initial_access_token'
   | 'invalid_registration_access_token'
   | 'registration_rate_limited';

@@ -61,6 +61,12 @@ export interface RouteDef {
    * takes no parameter says false, so a cache-busting or malformed query cannot fail it.
    */
   query?: boolean;
+  /**
+   * CORS for browser-based clients (lib/http/cors.ts): `document` for a public document
+   * (`oauthCorsDocumentOrigins`), `endpoint` for an endpoint a client posts to
+   * (`oauthCorsOrigins`). Absent: no CORS headers at all (the authorization endpoint).
+   */
+  cors?: 'document' | 'endpoint';
   handler: (ctx: OAuthContext) => Promise<void>;
 }
 

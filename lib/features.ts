@@ -9,6 +9,10 @@ import tokenRevocation from '../features/token_revocation';
 import tokenIntrospection from '../features/token_introspection';
 import jwks from '../features/jwks';
 import jwtAccessTokens from '../features/jwt_access_tokens';
+import dynamicClientRegistration from '../features/dynamic_client_registration';
+import grantManagement from '../features/grant_management';
+import resourceIndicators from '../features/resource_indicators';
+import clientIdMetadataDocuments from '../features/client_id_metadata_documents';
 
 export const FEATURES = {
   oauth_base: oauthBase,
@@ -21,6 +25,10 @@ export const FEATURES = {
   token_introspection: tokenIntrospection,
   jwks,
   jwt_access_tokens: jwtAccessTokens,
+  dynamic_client_registration: dynamicClientRegistration,
+  grant_management: grantManagement,
+  resource_indicators: resourceIndicators,
+  client_id_metadata_documents: clientIdMetadataDocuments,
 } as const;
 
 export type Features = typeof FEATURES;

@@ -10,6 +10,7 @@ import type { Closure, CommonHookOptions, OptionsFor, RouteDef } from './feature
 import { FEATURES, type FeatureId, type Features } from './features';
 import { OAuthError, toOAuthError } from './errors';
 import { renderJsonError } from './http/error_handler';
+import { corsHeaders, isPreflight, preflightHeaders, type CorsPolicy } from './http/cors';
 import { parseBody, parseQuery } from './http/params';
 import { requestOrigin, varyOnDerivedIssuer } from './http/origin';
 import type { OAuthLogger } from './log';
@@ -177,6 +178,8 @@ export function oauth<const E extends readonly FeatureId[] = readonly []>(option
   const routes = new Map<string, (req: Request, res: Response) => Promise<void>>();
   /** Path (as `pathKey` spells it) → the methods it serves, for `Allow` (RFC 9110 §10.2.1). */
   const allowed = new Map<string, string[]>();
+  /** Path → its CORS policy (lib/http/cors.ts), for the paths of routes that declare one. */
+  const corsPolicies = new Map<string, CorsPolicy>();
 
   for (const route of rt.routes) {
     const hookName = routeHookName(route.def.name);
@@ -184,7 +187,7 @@ export function oauth<const E extends readonly FeatureId[] = readonly []>(option
     const readsQuery = route.def.query ?? !readsBody;
     const handler = async function oauthRoute(req: Request, res: Response): Promise<void> {
       const ctx = new ContextImpl(rt, req, res);
-      await answer(rt, ctx, route.def.renderError, async () => {
+      await answer(rt, ctx, route.def.renderError, route.def.cors, async () => {
         if (readsBody) {
           await new Promise<void>((resolve, reject) => parseBody(req, res, (err?: unknown) => (err ? reject(err) : resolve())));
           ctx.params = req.oauthParams!;
@@ -200,6 +203,7 @@ export function oauth<const E extends readonly FeatureId[] = readonly []>(option
     const methods = allowed.get(pathKey(route.path)) ?? [];
     methods.push(...(method === 'GET' ? ['GET', 'HEAD'] : [method]));
     allowed.set(pathKey(route.path), methods);
+    if (route.def.cors) corsPolicies.set(pathKey(route.path), route.def.cors);
   }
   // One layer and one Map lookup instead of a layer per route: a router mounted at the root is
   // passed by every request of the host, which should not pay a path match per OAuth route.
@@ -210,7 +214,8 @@ export function oauth<const E extends readonly FeatureId[] = readonly []>(option
     const methods = allowed.get(path);
     if (!methods) return next();
     const ctx = new ContextImpl(rt, req, res);
-    answer(rt, ctx, undefined, async () => answerOtherMethod(ctx, methods)).catch(next);
+    const cors = corsPolicies.get(path);
+    answer(rt, ctx, undefined, cors, async () => answerOtherMethod(ctx, methods, cors)).catch(next);
   });
 
   Object.defineProperty(router, 'features', { value: Object.freeze(rt.features.map((f) => f.id)), enumerable: true });
@@ -276,7 +281,7 @@ function wellKnownRouter(rt: Runtime, metadata: (req: Request, res: Response) =>
         .catch(next);
     }
     const ctx = new ContextImpl(rt, req, res);
-    answer(rt, ctx, undefined, async () => answerOtherMethod(ctx, ['GET', 'HEAD'])).catch(next);
+    answer(rt, ctx, undefined, 'document', async () => answerOtherMethod(ctx, ['GET', 'HEAD'], 'document')).catch(next);
   });
   return wellKnown;
 }
@@ -288,13 +293,15 @@ function pathKey(path: string): string {
 }
 
 /**
- * Runs one request to an OAuth path: with a derived issuer (development), `Vary: Host` and a
- * 400 for a Host that is not a host name; then `fn`. Whatever it throws is reported (logger,
+ * Runs one request to an OAuth path: the CORS headers of an actual request to a path with a CORS
+ * policy (before anything can fail, so errors carry them too); with a derived issuer
+ * (development), `Vary: Host` and a 400 for a Host that is not a host name; then `fn`. Whatever it throws is reported (logger,
  * `onError`) and rendered by the route's channel, never handed to Express (whose page would show
  * the stack).
  */
-async function answer(rt: Runtime, ctx: ContextImpl, renderError: RouteDef['renderError'], fn: () => Promise<void>): Promise<void> {
+async function answer(rt: Runtime, ctx: ContextImpl, renderError: RouteDef['renderError'], cors: CorsPolicy | undefined, fn: () => Promise<void>): Promise<void> {
   try {
+    if (cors && !isPreflight(ctx)) corsHeaders(ctx, cors);
     if (rt.issuer === undefined) {
       varyOnDerivedIssuer(ctx.req, ctx.res);
       if (requestOrigin(ctx.req) === null) throw new OAuthError('invalid_request', ctx.values.oauthInvalidHostMessage, { reason: 'malformed_host' });
@@ -318,12 +325,14 @@ async function answer(rt: Runtime, ctx: ContextImpl, renderError: RouteDef['rend
 
 /**
  * A method the OAuth path does not serve. OPTIONS gets 204 with `Allow` (RFC 9110 §9.3.7), as
- * Express's own routes answer it; anything else gets 405 with `Allow` (§15.5.6) and an RFC 6749
+ * Express's own routes answer it, and, when it is a CORS preflight to a path with a CORS policy,
+ * the preflight headers of an allowed origin; anything else gets 405 with `Allow` (§15.5.6) and an RFC 6749
  * §5.2-shaped JSON body, not the host's 404: the path exists, the method is wrong.
  */
-function answerOtherMethod(ctx: ContextImpl, methods: readonly string[]): void {
+function answerOtherMethod(ctx: ContextImpl, methods: readonly string[], cors: CorsPolicy | undefined): void {
   ctx.res.setHeader('Allow', methods.join(', '));
   if (ctx.req.method === 'OPTIONS') {
+    if (cors && isPreflight(ctx)) preflightHeaders(ctx, cors, methods);
     ctx.res.status(204).end();
     return;
   }

@@ -11,7 +11,7 @@ import { invalidClient } from './common';
 export { clientSecretBasic } from './basic';
 export { clientSecretPost } from './post';
 export { none } from './none';
-export { invalidClient, loadClient, registeredAuthMethods } from './common';
+export { findClient, invalidClient, loadClient, registeredAuthMethods, type ClientRefusal, type ClientResolverExtension } from './common';
 
 /**
  * The server-wide list of client-authentication methods: `oauthTokenEndpointAuthMethodsSupported`,

@@ -131,6 +131,24 @@ export const VERSIONS: readonly SchemaVersion[] = [
     tables: { applications: () => ({ columns: { previousClientSecretHash: str, previousClientSecretExpiresAt: ts } }) },
   },
   {
+    version: 5,
+    name: 'resource_indicators',
+    description: 'Grants: the RFC 8707 resources of the grant, and of its current access token when a token request narrowed them (resource_indicators)',
+    tables: { grants: () => ({ columns: { resources: text, tokenResources: text } }) },
+  },
+  {
+    version: 6,
+    name: 'registration_access_token',
+    description: 'Applications: the hash of the RFC 7592 registration access token of a client registered through POST /register (dynamic_client_registration)',
+    tables: { applications: () => ({ columns: { registrationAccessTokenHash: str } }) },
+  },
+  {
+    version: 7,
+    name: 'client_id_metadata_documents',
+    description: 'Applications: the hash of the registration read from a client ID metadata document (NULL for other clients)',
+    tables: { applications: () => ({ columns: { metadataDocumentHash: (t, n) => void t.string(n, 64) } }) },
+  },
+  {
     version: 9,
     name: 'grant_last_used',
     description: "Grants: when the grant last issued tokens (grant_management's \"last used\"), and an index on (account_id, oauth_application_id) for an account's grants",

@@ -38,11 +38,17 @@ export interface Application {
   previousClientSecretHash: string | null;
   /** When the previous secret stops being accepted (compared with `ctx.now()`). */
   previousClientSecretExpiresAt: Date | null;
+  /**
+   * `client_id_metadata_documents`: SHA-256 of the registration read from the document its
+   * `client_id` URL serves; null for every other client (so non-null marks such a client).
+   */
+  metadataDocumentHash: string | null;
 }
 
-export type NewApplication = Omit<Application, 'id' | 'createdAt' | 'accessTokenFormat' | 'previousClientSecretHash' | 'previousClientSecretExpiresAt'> & {
+export type NewApplication = Omit<Application, 'id' | 'createdAt' | 'accessTokenFormat' | 'previousClientSecretHash' | 'previousClientSecretExpiresAt' | 'metadataDocumentHash'> & {
   createdAt: Date;
   accessTokenFormat?: string | null;
+  metadataDocumentHash?: string | null;
 };
 
 /** The registration fields `applications.update()` may change (the secret and the ids excepted). */
@@ -51,6 +57,7 @@ export type ApplicationChanges = Partial<
     Application,
     | 'name' | 'description' | 'homepageUrl' | 'redirectUris' | 'scopes' | 'tokenEndpointAuthMethods' | 'grantTypes' | 'responseTypes' | 'responseModes'
     | 'jwks' | 'jwksUri' | 'logoUri' | 'tosUri' | 'policyUri' | 'contacts' | 'softwareId' | 'softwareVersion' | 'accessTokenFormat'
+    | 'metadataDocumentHash'
   >
 >;
 
@@ -91,6 +98,7 @@ export function applicationFromRow(schema: Schema, row: Record<string, unknown>)
     accessTokenFormat: toStr(row[c.accessTokenFormat]),
     previousClientSecretHash: toStr(row[c.previousClientSecretHash]),
     previousClientSecretExpiresAt: toDate(row[c.previousClientSecretExpiresAt]),
+    metadataDocumentHash: toStr(row[c.metadataDocumentHash]),
   };
 }
 
@@ -115,7 +123,39 @@ export class ApplicationStore {
 
   async insert(app: NewApplication): Promise<Application> {
     const { table, columns: c } = this.schema.applications;
-    const row: Record<string, unknown> = {
+    const row = this.newRow(app);
+    const id = await this.sql.insert('applications.insert', (q, p) => q(table).insert(Object.fromEntries(Object.keys(row).map((n, i) => [n, p(i)]))), Object.values(row), c.id);
+    return {
+      ...app,
+      accessTokenFormat: app.accessTokenFormat ?? null,
+      previousClientSecretHash: null,
+      previousClientSecretExpiresAt: null,
+      metadataDocumentHash: app.metadataDocumentHash ?? null,
+      id,
+    };
+  }
+
+  /**
+   * Inserts the row unless one with its client id exists (`ON CONFLICT DO NOTHING` on the unique
+   * client_id index): whether it was added. Of two processes materialising the same client ID
+   * metadata document at once, one adds the row and the other reads it.
+   */
+  async insertIfAbsent(app: NewApplication): Promise<boolean> {
+    const { table, columns: c } = this.schema.applications;
+    const row = this.newRow(app);
+    const added = await this.sql.added(
+      'applications.insertIfAbsent',
+      (q, p) => q(table).insert(Object.fromEntries(Object.keys(row).map((n, i) => [n, p(i)]))).onConflict([c.clientId]).ignore(),
+      Object.values(row),
+      c.id,
+    );
+    return added === 1;
+  }
+
+  /** The columns of a new row. */
+  private newRow(app: NewApplication): Record<string, unknown> {
+    const c = this.schema.applications.columns;
+    return {
       [c.accountId]: app.accountId,
       [c.name]: app.name,
       [c.description]: app.description,
@@ -139,9 +179,8 @@ export class ApplicationStore {
       [c.softwareVersion]: app.softwareVersion,
       [c.createdAt]: app.createdAt,
       [c.accessTokenFormat]: app.accessTokenFormat ?? null,
+      [c.metadataDocumentHash]: app.metadataDocumentHash ?? null,
     };
-    const id = await this.sql.insert('applications.insert', (q, p) => q(table).insert(Object.fromEntries(Object.keys(row).map((n, i) => [n, p(i)]))), Object.values(row), c.id);
-    return { ...app, accessTokenFormat: app.accessTokenFormat ?? null, previousClientSecretHash: null, previousClientSecretExpiresAt: null, id };
   }
 
   /** Replaces the secret hash (and the encrypted copy, when kept). */
@@ -187,6 +226,7 @@ export class ApplicationStore {
     put(c.softwareId, changes.softwareId);
     put(c.softwareVersion, changes.softwareVersion);
     put(c.accessTokenFormat, changes.accessTokenFormat);
+    put(c.metadataDocumentHash, changes.metadataDocumentHash);
     const names = Object.keys(set);
     if (names.length === 0) return (await this.findById(id)) !== undefined;
     const changed = await this.sql.changes(

@@ -35,6 +35,22 @@ export const APPLICATION_COLUMNS = {
   previousClientSecretHash: 'client_secret_previous',
   /** When the previous secret stops being accepted (on the `now()` clock); NULL with no previous secret. */
   previousClientSecretExpiresAt: 'client_secret_previous_expires_at',
+  /**
+   * `dynamic_client_registration` (schema version 6): base64url SHA-256 of the client's RFC 7592
+   * registration access token (one per client, replaced when rotated); NULL for clients not
+   * registered through `POST /register`.
+   */
+  registrationAccessTokenHash: 'registration_access_token',
+  /**
+   * `client_id_metadata_documents` (schema version 7): SHA-256 of the registration read from the
+   * client's metadata document; NULL for every other client, so a non-NULL value marks a client
+   * whose registration its `client_id` URL serves.
+   */
+  metadataDocumentHash: 'metadata_document_hash',
+  /** `oidc`: registered RP-initiated logout redirect URIs, space-separated (schema version 10). */
+  postLogoutRedirectUris: 'post_logout_redirect_uris',
+  /** `oidc`: 'public' | 'pairwise' (OpenID Connect Core §8); NULL: the server's `oidcSubjectType` (schema version 10). */
+  subjectType: 'subject_type',
 } as const;
 
 /** Field → default column name of `oauth_grants`. One row carries a grant from code to tokens. */
