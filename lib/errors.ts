@@ -57,6 +57,7 @@ export type OAuthErrorCode =
  * - `unknown_code`, `expired_code`, `code_reused`, `redirect_uri_mismatch`: authorization code checks.
  * - `pkce_required`, `pkce_mismatch`, `pkce_method_not_allowed`: RFC 7636 checks.
  * - `csrf_mismatch`: a form post without the CSRF token of the session or cookie.
+ * - `unknown_grant`: the grants page was asked to revoke an application the signed-in account has no unrevoked grant with (unknown, never authorized, or already revoked).
  * - `consent_denied`: the resource owner denied the authorization request.
  * - `unknown_refresh_token`, `expired_refresh_token`, `refresh_token_reused`: refresh checks.
  * - `invalid_assertion`, `assertion_replayed`, `untrusted_issuer`, `unknown_subject`: JWT bearer checks.
@@ -112,6 +113,7 @@ export type OAuthErrorReason =
   | 'pkce_mismatch'
   | 'pkce_method_not_allowed'
   | 'csrf_mismatch'
+  | 'unknown_grant'
   | 'consent_denied'
   | 'unknown_refresh_token'
   | 'expired_refresh_token'
@@ -138,7 +140,8 @@ export interface OAuthErrorOptions {
   /**
    * Only for the documented exceptions to the status table: 405 for a method an OAuth route does
    * not serve; 429 (with `retryAfter`) for `temporarily_unavailable` when a per-source rate limit
-   * refuses a request (RFC 6585 §4; OAuth has no rate-limit code).
+   * refuses a request (RFC 6585 §4; OAuth has no rate-limit code); 403 for `access_denied` when
+   * a grants-page revoke (grant_management) lacks its CSRF token.
    */
   status?: number;
   reason?: OAuthErrorReason;
