@@ -49,9 +49,12 @@ function typeOfDefault(v: unknown): ValueType {
 /** A route of a feature. Its path is the `<name>Route` value; `before<Name>Route` runs first. */
 export interface RouteDef {
   name: string;
-  /** Default path segment; default: the name with `_` → `-` (rodauth). */
+  /**
+   * Default path segment; default: the name with `_` → `-` (rodauth). A last segment `:name`
+   * matches any one segment, which the handler reads as `ctx.req.params.name` (decoded).
+   */
   path?: string;
-  method: 'get' | 'post';
+  method: 'get' | 'post' | 'put' | 'delete';
   /** Answers an error thrown by the handler; default: the RFC 6749 §5.2 JSON renderer. */
   renderError?: (ctx: OAuthContext, err: OAuthError) => void | Promise<void>;
   /** Whether the route reads a form/JSON body (default: true for POST). */

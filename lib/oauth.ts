@@ -180,14 +180,19 @@ export function oauth<const E extends readonly FeatureId[] = readonly []>(option
   const allowed = new Map<string, string[]>();
   /** Path → its CORS policy (lib/http/cors.ts), for the paths of routes that declare one. */
   const corsPolicies = new Map<string, CorsPolicy>();
+  /** Whether a route's path ends in a parameter segment (`register/:client_id`). */
+  let paramRoutes = false;
 
   for (const route of rt.routes) {
     const hookName = routeHookName(route.def.name);
     const readsBody = route.def.body ?? route.def.method === 'post';
     const readsQuery = route.def.query ?? !readsBody;
+    const param = /\/:([^/]+)$/.exec(route.path)?.[1];
+    if (param !== undefined) paramRoutes = true;
     const handler = async function oauthRoute(req: Request, res: Response): Promise<void> {
       const ctx = new ContextImpl(rt, req, res);
       await answer(rt, ctx, route.def.renderError, route.def.cors, async () => {
+        if (param !== undefined) setPathParam(req, param);
         if (readsBody) {
           await new Promise<void>((resolve, reject) => parseBody(req, res, (err?: unknown) => (err ? reject(err) : resolve())));
           ctx.params = req.oauthParams!;
@@ -208,7 +213,9 @@ export function oauth<const E extends readonly FeatureId[] = readonly []>(option
   // One layer and one Map lookup instead of a layer per route: a router mounted at the root is
   // passed by every request of the host, which should not pay a path match per OAuth route.
   router.use(function oauthDispatch(req: Request, res: Response, next: NextFunction) {
-    const path = pathKey(req.path);
+    let path = pathKey(req.path);
+    // A path no route names may be one of a route with a parameter segment: `/register/abc` → `/register/:`.
+    if (paramRoutes && !allowed.has(path)) path = `${path.slice(0, path.lastIndexOf('/'))}/:`;
     const handler = routes.get(`${req.method === 'HEAD' ? 'GET' : req.method} ${path}`);
     if (handler) return void handler(req, res).catch(next);
     const methods = allowed.get(path);
@@ -289,7 +296,24 @@ function wellKnownRouter(rt: Runtime, metadata: (req: Request, res: Response) =>
 /** Express's default matching: case-insensitive, one trailing slash allowed. */
 function pathKey(path: string): string {
   const p = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
-  return p.toLowerCase();
+  // A route's last segment `:name` is a parameter: every route with one is keyed by its `/:` form.
+  return p.toLowerCase().replace(/\/:[^/]*$/, '/:');
+}
+
+/**
+ * The last segment of the request path, percent-decoded and case kept, as `req.params[name]` of a
+ * route whose path ends in `:name` (Express's own route parameters are not run: one dispatcher).
+ */
+function setPathParam(req: Request, name: string): void {
+  const path = req.path.length > 1 && req.path.endsWith('/') ? req.path.slice(0, -1) : req.path;
+  let value: string;
+  try {
+    value = decodeURIComponent(path.slice(path.lastIndexOf('/') + 1));
+  } catch {
+    throw new OAuthError('invalid_request', 'The request path is malformed', { reason: 'malformed_parameter' });
+  }
+  req.params ??= {};
+  (req.params as Record<string, string>)[name] = value;
 }
 
 /**
