@@ -16,6 +16,9 @@ import { setNoCache } from '../lib/http/no_cache';
 import { challenge } from '../lib/http/www_authenticate';
 import { redirectToClient, renderErrorPage, renderPage, type ClientRedirect } from '../lib/http/redirect';
 import { grantableScopes } from '../lib/scopes';
+import { authorizingAccount, parsePrompt, requireFreshLogin } from '../lib/prompt';
+import { consentPageLocals, consentRemembered } from '../lib/consent';
+import type { TranslationVars } from '../lib/translate';
 import type { Application, Grant, NewGrant } from '../lib/store';
 import { newAccessToken, newRefreshToken, tokenResponse } from '../lib/tokens';
 import oauthBase from './oauth_base';
@@ -49,7 +52,9 @@ const values = {
   oauthTemplatesDir: value<string | null>(null, 'A directory (absolute, or relative to the working directory) with the host’s own `authorize.html`, `authorize_error.html` and `form_post.html` (EJS, use `<%= %>`); missing files fall back to the built-in ones.', 'nullable-string'),
   oauthCsrfSecret: value<string | null>(null, 'HMAC key of CSRF tokens. Null: a random key per process, so set it when several processes serve /authorize.', 'nullable-string'),
   oauthCsrfCookieName: value('oauth_csrf', 'Cookie holding the CSRF nonce when the host has no session.'),
-  // labels of the pages
+  oauthRememberConsent: value(true, 'Skip the consent page when the account has already granted every requested scope to the client and not revoked it (issue the code at once); `prompt=consent` still shows it.'),
+  logoutRoute: value<string | null>(null, 'The host\'s logout URL: when set, the consent page offers "Not you?" linking to it with `return_to` set to the authorization URL.', 'nullable-string'),
+  oauthFreshLoginWindow: value(600, 'Seconds after being sent to the login for `prompt=login` (or `authorizationLogin`) within which the returning request counts as freshly logged in, when `accountAuthenticatedAt` cannot tell (returns null).'),
   // labels of the pages: the default `translate` reads them for their keys (lib/translate.ts LABEL_VALUES)
   authorizePageTitle: value('Authorize', 'Title of the consent page (translate key `consent.title`).'),
   authorizePageLead: value('The application {name} would like to access your data', 'Lead of the consent page; `{name}` is the application name (translate key `consent.lead`).'),
@@ -70,6 +75,8 @@ const values = {
   oauthInvalidResponseModeMessage: value('Unsupported response mode', 'error_description of an unknown or disallowed response_mode.'),
   oauthAccessDeniedMessage: value('The resource owner or authorization server denied the request', 'error_description of access_denied (RFC 6749 §4.1.2.1).'),
   oauthInvalidCsrfTokenMessage: value('The form has expired or was not sent by this site; please try again', 'Error page text for a missing or wrong CSRF token.'),
+  oauthConsentRequiredMessage: value('Consent required', 'error_description of consent_required: `prompt=none` and the account has not already granted the requested scopes (OpenID Connect Core §3.1.2.6).'),
+  oauthInvalidPromptMessage: value("Unsupported or invalid 'prompt'", "error_description of an unknown `prompt` value, or `none` with another one."),
   oauthLoginRequiredMessage: value('Login required', 'error_description of the 401 answer to a JSON request without a logged-in account.'),
 };
 
@@ -77,6 +84,22 @@ const methods = {
   requireAuthorizableAccount: method(
     requireAuthorizableAccount,
     'The logged-in account id. Without one, answers the request (302 to `loginRoute` with `return_to`; for JSON requests 401 with `WWW-Authenticate: Login realm="…", login_uri="…"` naming the same URL) and returns null.',
+  ),
+  accountDisplayName: method(
+    (ctx: OAuthContext, accountId: string): string | Promise<string> => {
+      const user = (ctx.req as Request & { user?: { username?: unknown; name?: unknown } }).user;
+      const name = user?.username ?? user?.name;
+      return typeof name === 'string' && name !== '' ? name : accountId;
+    },
+    'How the consent page names the signed-in account: `req.user.username ?? req.user.name ?? id` by default.',
+  ),
+  accountAuthenticatedAt: method(
+    (_ctx: OAuthContext): Date | null | Promise<Date | null> => null,
+    'When the signed-in account last logged in (the session\'s login time), or null when unknown (default). `prompt=login` and `authorizationLogin` contributions (OIDC `max_age`) compare against it.',
+  ),
+  requireFreshLogin: method(
+    requireFreshLogin,
+    '`requireFreshLogin(reason)`: sends the user to log in again although a session may exist (`prompt=login`, `select_account`, or an `authorizationLogin` contribution): 302 to `loginRoute` with `return_to` (marked with `login_requested_at`), `prompt` and `login_hint`; 401 for JSON. Override to force re-authentication your own way.',
   ),
   resourceOwnerParams: method(
     (_ctx: OAuthContext): Record<string, unknown> | Promise<Record<string, unknown>> => ({}),
@@ -117,7 +140,7 @@ export default defineFeature({
 });
 
 /** The parameters of an authorization request that the consent form carries to the POST. */
-const REQUEST_PARAMS = ['client_id', 'redirect_uri', 'response_type', 'response_mode', 'scope', 'state'];
+const REQUEST_PARAMS = ['client_id', 'redirect_uri', 'response_type', 'response_mode', 'scope', 'state', 'ui_locales'];
 /** Set once client_id and redirect_uri are validated: from then on errors go back to the client. */
 const validatedRedirects = new WeakMap<OAuthContext, ClientRedirect>();
 
@@ -135,10 +158,14 @@ interface AuthorizationRequest {
 async function authorizeRoute(ctx: OAuthContext): Promise<void> {
   const request = await identifyClient(ctx);
   validateRequest(ctx, request);
-  const accountId = await ctx.methods.requireAuthorizableAccount();
+  // OpenID Connect Core §3.1.2.1 `prompt` and the `authorizationLogin` point (lib/prompt.ts).
+  const prompts = parsePrompt(ctx);
+  const accountId = await authorizingAccount(ctx, prompts);
   if (accountId === null) return;
   ctx.accountId = accountId;
-  renderConsent(ctx, request, accountId);
+  if (!prompts.has('consent') && (await consentRemembered(ctx, request.application, accountId, request.scopes))) return issueCode(ctx, request, accountId);
+  if (prompts.has('none')) throw new OAuthError('consent_required', ctx.values.oauthConsentRequiredMessage, { reason: 'consent_required' });
+  await renderConsent(ctx, request, accountId);
 }
 
 /** POST /authorize: validate → login → CSRF → validate again → deny, or transaction(beforeAuthorize, grant, afterAuthorize) → respond. */
@@ -154,7 +181,11 @@ async function authorizePostRoute(ctx: OAuthContext): Promise<void> {
   if (ctx.params.decision !== 'approve') {
     throw new OAuthError('access_denied', ctx.values.oauthAccessDeniedMessage, { reason: 'consent_denied' });
   }
+  await issueCode(ctx, request, accountId);
+}
 
+/** An approved (or remembered, lib/consent.ts) authorization: transaction(beforeAuthorize, grant, afterAuthorize) → the code to the client. */
+async function issueCode(ctx: OAuthContext, request: AuthorizationRequest, accountId: string): Promise<void> {
   const code = ctx.methods.generateToken();
   const now = ctx.now();
   // A host method may wait on anything; the transaction holds the database only for the insert.
@@ -267,8 +298,8 @@ function csrfOptions(ctx: OAuthContext, accountId: string): CsrfOptions {
 }
 
 /** The consent page: who asks, for what, and the CSRF-protected Approve / Deny form. */
-function renderConsent(ctx: OAuthContext, request: AuthorizationRequest, accountId: string): void {
-  const t = ctx.methods.translate;
+async function renderConsent(ctx: OAuthContext, request: AuthorizationRequest, accountId: string): Promise<void> {
+  const t = (key: string, vars?: TranslationVars): string => ctx.methods.translate(key, vars);
   const app = request.application;
   const carried = [...REQUEST_PARAMS, ...request.extensions.flatMap((e) => e.parameters)];
   const fields = carried.filter((name) => ctx.params[name] !== undefined).map((name) => ({ name, value: ctx.params[name]! }));
@@ -278,7 +309,10 @@ function renderConsent(ctx: OAuthContext, request: AuthorizationRequest, account
     { href: app.policyUri, label: t('consent.policy') },
     { href: app.tosUri, label: t('consent.tos') },
   ].filter((l): l is { href: string; label: string } => isWebUrl(l.href));
+  // Who is signed in, where the user will be sent, each scope described, lasting access (lib/consent.ts).
+  const more = await consentPageLocals(ctx, app, request.scopes, request.target.redirectUri, accountId);
   renderPage(ctx, 'authorize', {
+    ...more,
     lang: ctx.methods.locale(),
     title: t('consent.title'),
     lead: t('consent.lead', { name: app.name }),

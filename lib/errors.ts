@@ -19,6 +19,11 @@ export type OAuthErrorCode =
   | 'invalid_token'
   | 'insufficient_scope'
   | 'unsupported_token_type'
+  // OpenID Connect Core 1.0 §3.1.2.6: the authentication request needs an interaction it may not have (400, on the redirect)
+  | 'login_required'
+  | 'consent_required'
+  | 'interaction_required'
+  | 'account_selection_required'
   // RFC 7591 §3.2.2: dynamic client registration (400)
   | 'invalid_redirect_uri'
   | 'invalid_client_metadata';
@@ -59,6 +64,9 @@ export type OAuthErrorCode =
  * - `csrf_mismatch`: a form post without the CSRF token of the session or cookie.
  * - `unknown_grant`: the grants page was asked to revoke an application the signed-in account has no unrevoked grant with (unknown, never authorized, or already revoked).
  * - `consent_denied`: the resource owner denied the authorization request.
+ * - `login_required`: `prompt=none` without a logged-in account, or a fresh login (`prompt=login`, `authorizationLogin`) that did not happen.
+ * - `consent_required`: `prompt=none` and the account has not already granted these scopes to the client.
+ * - `malformed_prompt`: an unknown `prompt` value, or `none` with another one.
  * - `unknown_refresh_token`, `expired_refresh_token`, `refresh_token_reused`: refresh checks.
  * - `invalid_assertion`, `assertion_replayed`, `untrusted_issuer`, `unknown_subject`: JWT bearer checks.
  * - `jwks_unavailable`: the signer's JWK Set could not be fetched or read (RFC 7523; for `resourceServer()`, the issuer's).
@@ -115,6 +123,9 @@ export type OAuthErrorReason =
   | 'csrf_mismatch'
   | 'unknown_grant'
   | 'consent_denied'
+  | 'login_required'
+  | 'consent_required'
+  | 'malformed_prompt'
   | 'unknown_refresh_token'
   | 'expired_refresh_token'
   | 'refresh_token_reused'

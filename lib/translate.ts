@@ -24,7 +24,7 @@ export const TRANSLATIONS: Readonly<Record<string, string>> = {
   'consent.scopesLabel': 'Scopes',
   'consent.noScopes': 'No access to your data beyond knowing that you approved.',
   'consent.offlineAccess': '{name} will keep this access while you are not using it, until you revoke it.',
-  'consent.redirectNotice': 'After your choice you will be sent to {host}.',
+  'consent.redirectNotice': 'After your choice you will be sent to',
   'consent.homepage': 'Homepage',
   'consent.policy': 'Policy URL',
   'consent.tos': 'Terms of service URL',

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { OAuthContext } from '../context';
 import { asciiDescription, type OAuthError } from '../errors';
 import { render } from '../templates';
+import type { TranslationVars } from '../translate';
 import { setRetryAfter } from './error_handler';
 import { setNoCache } from './no_cache';
 
@@ -49,7 +50,7 @@ export function redirectToClient(ctx: OAuthContext, target: ClientRedirect, para
   if (target.responseMode === 'form_post') {
     const nonce = randomBytes(16).toString('base64');
     const fields = entries.map(([name, value]) => ({ name, value }));
-    const t = ctx.methods.translate;
+    const t = (key: string, vars?: TranslationVars): string => ctx.methods.translate(key, vars);
     renderPage(ctx, 'form_post', { lang: ctx.methods.locale(), title: t('formPost.title'), action: target.redirectUri, fields, button: t('formPost.button'), nonce }, 200, `default-src 'none'; script-src 'nonce-${nonce}'; frame-ancestors 'none'`);
     return;
   }
@@ -68,7 +69,7 @@ export function redirectToClient(ctx: OAuthContext, target: ClientRedirect, para
  */
 export function renderErrorPage(ctx: OAuthContext, err: OAuthError): void {
   if (ctx.res.headersSent) return;
-  const t = ctx.methods.translate;
+  const t = (key: string, vars?: TranslationVars): string => ctx.methods.translate(key, vars);
   // A 503 page says when to come back. The redirect channel sends none: on a 302, Retry-After
   // would ask the browser to wait before following it (RFC 9110 §10.2.3), not the client to retry.
   setRetryAfter(ctx.res, err);

@@ -328,6 +328,29 @@ export class GrantStore {
   }
 
   /**
+   * The scopes an account has granted an application through the authorization code flow
+   * and not revoked since, all grants together (remembered consent, lib/consent.ts). One query
+   * grouped by scope set on the (account_id, oauth_application_id) index of schema version 9;
+   * null when there is no such grant. Inside a transaction only (several rows).
+   */
+  async consentedScopes(accountId: string, applicationId: number): Promise<string[] | null> {
+    const { table, columns: c } = this.schema.grants;
+    const rows = (await this.sql
+      .table(table)
+      .where(c.accountId, accountId)
+      .where(c.oauthApplicationId, applicationId)
+      .where(c.type, 'authorization_code')
+      .whereNull(c.revokedAt)
+      .groupBy(c.scopes)
+      .select(this.sql.ref(c.scopes).as('scopes'))
+      .limit(1000)) as Record<string, unknown>[];
+    if (rows.length === 0) return null;
+    const scopes = new Set<string>();
+    for (const row of rows) for (const scope of toList(row.scopes) ?? []) scopes.add(scope);
+    return [...scopes];
+  }
+
+  /**
    * The applications an account has live grants with (not revoked), each with its grants
    * combined: one query grouped by application and scope set (an account has few of either,
    * however many grants), merged here. By application name. Inside a transaction only (several

@@ -45,8 +45,8 @@ describe('authorization_code_grant › consent page', () => {
       ['https://books.example/privacy', 'Policy URL'],
       ['https://books.example/terms', 'Terms of service URL'],
     ]);
-    expect(res.text).toContain('<img class="logo" src="https://books.example/logo.png" alt="Books app">');
-    expect([...res.text.matchAll(/<li>([^<]*)<\/li>/g)].map((m) => m[1])).toEqual(['books.read', 'books.write']);
+    expect(res.text).toContain('<img class="logo" src="https://books.example/logo.png" alt="Logo of Books app">');
+    expect([...res.text.matchAll(/<code class="scope">([^<]*)<\/code>/g)].map((m) => m[1])).toEqual(['books.read', 'books.write']);
     expect(res.text).toContain(`<form method="post" action="${t.path('/authorize')}">`);
     const fields = formFields(res.text);
     expect(fields).toEqual({
@@ -57,7 +57,7 @@ describe('authorization_code_grant › consent page', () => {
       state: 'st',
       csrf_token: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
     });
-    expect(res.text).toContain('<button type="submit" name="decision" value="approve" id="approve">Authorize</button>');
+    expect(res.text).toContain('<button type="submit" name="decision" value="approve" id="approve">Allow</button>');
     expect(res.text).toContain('<button type="submit" name="decision" value="deny" id="deny">Deny</button>');
   });
 
@@ -106,7 +106,7 @@ describe('authorization_code_grant › consent page', () => {
     expect(res.status).toBe(200);
     expect(/<title>([^<]*)<\/title>/.exec(res.text)?.[1]).toBe('Autoriser');
     expect(text(res.text, 'lead')).toBe('L&#39;application Livres veut accéder à vos données');
-    expect(res.text).toContain('<h2>Portées</h2>');
+    expect(res.text).toContain('<h2 id="scopes-heading">Portées</h2>');
     expect(res.text).toContain('id="approve">Accepter</button>');
     expect(res.text).toContain('id="deny">Refuser</button>');
   });

@@ -42,11 +42,13 @@ export function locationParams(location: string | undefined): Record<string, str
   return Object.fromEntries(new URL(location, 'http://placeholder').searchParams.entries());
 }
 
-/** GET the consent page as `user`, then POST its form with `decision`; returns the POST response. */
+/** GET the consent page as `user`, then POST its form with `decision`; returns the POST response (or the GET's redirect when consent is remembered). */
 export async function consent(t: TestApp, params: Record<string, string | undefined>, opts: { user?: string; decision?: string; agent?: TestApp['agent'] } = {}) {
   const agent = opts.agent ?? t.agent;
   const user = opts.user ?? 'alice';
   const page = await agent.get(`${t.path('/authorize')}?${query(params)}`).set('X-Test-User', user);
+  // Remembered consent (oauthRememberConsent): the account already granted these scopes, so the code comes at once.
+  if (page.status === 302 && (opts.decision ?? 'approve') === 'approve' && locationParams(page.headers.location).code) return page;
   if (page.status !== 200) throw new Error(`consent page: ${page.status} ${page.text}`);
   const fields = formFields(page.text);
   return agent
