@@ -87,7 +87,6 @@ describe('client_id_metadata_documents › bad documents', () => {
     docs.serve(path, { body: body(path) });
     await expectErrorPage(t, docs.url(path), 'invalid_client_metadata_document');
     await expectInvalidClient(t, docs.url(path));
-    expect(await t.db('oauth_applications').count({ n: '*' })).toEqual([{ n: expect.anything() }]);
     expect(Number(((await t.db('oauth_applications').count({ n: '*' })) as { n: unknown }[])[0]!.n)).toBe(0);
   });
 
