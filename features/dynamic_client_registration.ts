@@ -92,10 +92,10 @@ export default defineFeature({
   methods,
   hooks: ['beforeRegister', 'afterRegister'],
   routes: [
-    { name: 'register', method: 'post', body: false, query: false, handler: registerRoute, renderError: renderRegistrationError },
-    { name: 'registration_client', path: 'register/:client_id', method: 'get', query: false, handler: readRoute, renderError: renderRegistrationError },
-    { name: 'registration_client', path: 'register/:client_id', method: 'put', body: false, query: false, handler: updateRoute, renderError: renderRegistrationError },
-    { name: 'registration_client', path: 'register/:client_id', method: 'delete', body: false, query: false, handler: deleteRoute, renderError: renderRegistrationError },
+    { name: 'register', method: 'post', body: false, query: false, cors: 'endpoint', handler: registerRoute, renderError: renderRegistrationError },
+    { name: 'registration_client', path: 'register/:client_id', method: 'get', query: false, cors: 'endpoint', handler: readRoute, renderError: renderRegistrationError },
+    { name: 'registration_client', path: 'register/:client_id', method: 'put', body: false, query: false, cors: 'endpoint', handler: updateRoute, renderError: renderRegistrationError },
+    { name: 'registration_client', path: 'register/:client_id', method: 'delete', body: false, query: false, cors: 'endpoint', handler: deleteRoute, renderError: renderRegistrationError },
   ],
   metadata: {
     registration_endpoint: (ctx) => ctx.routeUrl('register'),

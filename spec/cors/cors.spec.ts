@@ -299,3 +299,47 @@ describe('cors › the path-inserted metadata of wellKnown()', () => {
     expect(post.headers['access-control-allow-origin']).toBe('*');
   });
 });
+
+describe('cors › registration (RFC 7591, RFC 7592) with oauthCorsOrigins', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await buildApp({ issuer: 'https://auth.example.com', enable: ['dynamic_client_registration', 'authorization_code_grant'], oauthCorsOrigins: [APP] });
+  });
+
+  it('answers a preflight to the registration endpoint from a listed origin (JSON needs Content-Type)', async () => {
+    const res = await request(t.app).options(t.path('/register')).set('Origin', APP).set('Access-Control-Request-Method', 'POST').set('Access-Control-Request-Headers', 'content-type');
+    expect(res.status).toBe(204);
+    expect(res.headers['access-control-allow-origin']).toBe(APP);
+    expect(res.headers['access-control-allow-methods']).toBe('POST');
+    expect(res.headers['access-control-allow-headers']).toBe(ALLOW_HEADERS);
+    expect(res.headers.vary).toBe('Origin');
+  });
+
+  it('answers a preflight to a client configuration endpoint with its methods (RFC 7592 §2)', async () => {
+    const res = await request(t.app).options(t.path('/register/some-client')).set('Origin', APP).set('Access-Control-Request-Method', 'PUT').set('Access-Control-Request-Headers', 'authorization, content-type');
+    expect(res.status).toBe(204);
+    expect(res.headers['access-control-allow-origin']).toBe(APP);
+    expect(res.headers['access-control-allow-methods']).toBe('GET, HEAD, PUT, DELETE');
+  });
+
+  it('lets the listed origin read the registration response, and its errors', async () => {
+    const ok = await request(t.app).post(t.path('/register')).set('Origin', APP).send({ redirect_uris: ['https://app.example/cb'], token_endpoint_auth_method: 'none' });
+    expect(ok.status).toBe(201);
+    expect(ok.headers['access-control-allow-origin']).toBe(APP);
+    expect(ok.body.client_id).toEqual(expect.any(String));
+    const bad = await request(t.app).post(t.path('/register')).set('Origin', APP).send({ redirect_uris: ['https://app.example/cb#fragment'] });
+    expect(bad.status).toBe(400);
+    expect(bad.headers['access-control-allow-origin']).toBe(APP);
+    expect(bad.body.error).toBe('invalid_redirect_uri');
+    const other = await request(t.app).get(t.path(`/register/${ok.body.client_id}`)).set('Origin', OTHER);
+    expect(other.status).toBe(401);
+    expect(other.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
+  it('answers no CORS at registration by default', async () => {
+    const plain = await buildApp({ issuer: 'https://auth.example.com', enable: ['dynamic_client_registration', 'authorization_code_grant'] });
+    const res = await request(plain.app).options(plain.path('/register')).set('Origin', APP).set('Access-Control-Request-Method', 'POST');
+    expect(res.status).toBe(204);
+    expect(res.headers['access-control-allow-origin']).toBeUndefined();
+  });
+});
