@@ -1,0 +1,113 @@
+import { sha256 } from '../../lib/crypto';
+import { OAuthError } from '../../lib/errors';
+import { buildApp, closeAll, type TestApp } from '../support/build_app';
+import { consent, grantCount, ISSUER, locationParams, query, testLogin } from './flow';
+
+afterAll(closeAll);
+
+const REDIRECT = 'https://client.example/cb';
+
+async function setup(options: Record<string, unknown> = {}): Promise<{ t: TestApp; clientId: string }> {
+  const t = await buildApp({ enable: ['authorization_code_grant'], issuer: ISSUER, ...options }, { setup: testLogin });
+  const { clientId } = await t.createClient({ redirectUri: [REDIRECT], scopes: ['books.read', 'books.write', 'profile'] });
+  return { t, clientId };
+}
+
+function params(clientId: string, scope: string): Record<string, string> {
+  return { client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', scope, state: 'st' };
+}
+
+function authorize(t: TestApp, clientId: string, scope: string, user = 'alice') {
+  return t.agent.get(`${t.path('/authorize')}?${query(params(clientId, scope))}`).set('X-Test-User', user);
+}
+
+/** The response is the code itself (remembered consent), not the page. */
+function expectCode(res: { status: number; headers: Record<string, string> }): string {
+  expect(res.status).toBe(302);
+  const p = locationParams(res.headers.location);
+  expect(p.state).toBe('st');
+  expect(p.code).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  return p.code!;
+}
+
+describe('authorization_code_grant › remembered consent', () => {
+  it('a second authorization for the same or fewer scopes skips the page and issues a code for the scopes asked this time', async () => {
+    const { t, clientId } = await setup();
+    await consent(t, params(clientId, 'books.read books.write'));
+    expectCode(await authorize(t, clientId, 'books.read books.write'));
+    const code = expectCode(await authorize(t, clientId, 'books.read'));
+    expect(await grantCount(t)).toBe(3);
+    const [row] = await t.db('oauth_grants').where({ code: sha256(code) });
+    expect(row.scopes).toBe('books.read');
+  });
+
+  it('a scope not granted before shows the page again', async () => {
+    const { t, clientId } = await setup();
+    await consent(t, params(clientId, 'books.read'));
+    const res = await authorize(t, clientId, 'books.read profile');
+    expect(res.status).toBe(200);
+    expect(res.text).toContain('id="approve"');
+  });
+
+  it('scopes granted by several live grants add up', async () => {
+    const { t, clientId } = await setup();
+    await consent(t, params(clientId, 'books.read'));
+    await consent(t, params(clientId, 'profile'));
+    expectCode(await authorize(t, clientId, 'profile books.read'));
+  });
+
+  it('is per account and per client', async () => {
+    const { t, clientId } = await setup();
+    const other = await t.createClient({ redirectUri: [REDIRECT] });
+    await consent(t, params(clientId, 'books.read'));
+    expect((await authorize(t, clientId, 'books.read', 'bob')).status).toBe(200);
+    expect((await authorize(t, other.clientId, 'books.read')).status).toBe(200);
+  });
+
+  it('a revoked grant is not remembered', async () => {
+    const { t, clientId } = await setup();
+    await consent(t, params(clientId, 'books.read'));
+    expect(await t.auth.applications.revokeGrants({ clientId, accountId: 'alice' })).toBe(1);
+    expect((await authorize(t, clientId, 'books.read')).status).toBe(200);
+  });
+
+  it('a denial remembers nothing', async () => {
+    const { t, clientId } = await setup();
+    const denied = await consent(t, params(clientId, 'books.read'), { decision: 'deny' });
+    expect(locationParams(denied.headers.location).error).toBe('access_denied');
+    expect((await authorize(t, clientId, 'books.read')).status).toBe(200);
+  });
+
+  it('oauthRememberConsent: false always shows the page', async () => {
+    const { t, clientId } = await setup({ oauthRememberConsent: false });
+    await consent(t, params(clientId, 'books.read'));
+    expect((await authorize(t, clientId, 'books.read')).status).toBe(200);
+  });
+
+  it('runs the beforeAuthorize and afterAuthorize hooks as an approval does', async () => {
+    const calls: string[] = [];
+    const { t, clientId } = await setup({
+      beforeAuthorize: () => void calls.push('before'),
+      afterAuthorize: (ctx: { grant?: { scopes: string[] } }) => void calls.push(`after ${ctx.grant?.scopes.join(' ')}`),
+    });
+    await consent(t, params(clientId, 'books.read books.write'));
+    calls.length = 0;
+    expectCode(await authorize(t, clientId, 'books.write'));
+    expect(calls).toEqual(['before', 'after books.write']);
+  });
+
+  it('a beforeAuthorize that refuses writes no grant and tells the client', async () => {
+    let refuse = false;
+    const { t, clientId } = await setup({
+      beforeAuthorize: () => {
+        if (refuse) throw new OAuthError('access_denied', 'Not now');
+      },
+    });
+    await consent(t, params(clientId, 'books.read'));
+    refuse = true;
+    const res = await authorize(t, clientId, 'books.read');
+    expect(res.status).toBe(302);
+    expect(locationParams(res.headers.location)).toMatchObject({ error: 'access_denied', error_description: 'Not now', state: 'st' });
+    expect(await grantCount(t)).toBe(1);
+  });
+});
