@@ -21,6 +21,9 @@ import { join, resolve } from 'node:path';
 import { oauth, type OAuthRouter } from '../lib';
 import { constantTimeEqual, randomToken, sha256 } from '../lib/crypto';
 
+/** The grants page of `grant_management` (its default `oauthGrantsRoute`, the router mounted at the root). */
+const GRANTS_PATH = '/oauth-grants';
+
 /** The features the demo shows. */
 export const DEMO_FEATURES = [
   'authorization_code_grant',
@@ -29,10 +32,14 @@ export const DEMO_FEATURES = [
   'client_credentials_grant',
   'token_revocation',
   'token_introspection',
+  'grant_management',
 ] as const;
 
 /** The scopes of the demo client; `/api/me` requires `profile`. */
 const DEMO_SCOPES = ['profile', 'email'];
+
+/** What the consent and grants pages say each demo scope gives (`oauthScopeDescriptions`). */
+const DEMO_SCOPE_DESCRIPTIONS = { profile: 'See your name and username', email: 'See your email address' };
 
 export interface DemoUser {
   id: string;
@@ -142,6 +149,7 @@ export async function createDemoApp(options: DemoOptions = {}): Promise<Demo> {
     enable: DEMO_FEATURES,
     issuer: origin,
     oauthApplicationScopes: DEMO_SCOPES,
+    oauthScopeDescriptions: DEMO_SCOPE_DESCRIPTIONS,
     // RFC 7662 §2.2 `username`: only the host knows its accounts' login names.
     introspectionUsername: async (ctx, grant, application) => (grant.accountId === user.id ? user.username : ctx.super.introspectionUsername(grant, application)),
   });
@@ -174,6 +182,7 @@ export async function createDemoApp(options: DemoOptions = {}): Promise<Demo> {
   app.use(authenticator.session());
   app.use(function exposeLocals(req: Request, res: Response, next: NextFunction) {
     res.locals.currentUser = req.user as DemoUser | undefined;
+    res.locals.grantsPath = GRANTS_PATH;
     res.locals.csrf = csrfToken(req);
     next();
   });
@@ -580,6 +589,7 @@ async function main(): Promise<void> {
   Demo client page   ${o}/client      ← start here
   Log in             ${o}/login       user "${demo.user.username}", password "${demo.user.password}"
   Protected API      ${o}/api/me      (scope "profile")
+  Authorized apps    ${o}${GRANTS_PATH}  (see and revoke what you allowed)
   Server metadata    ${o}/.well-known/oauth-authorization-server
   Token endpoint     ${o}/token
 
