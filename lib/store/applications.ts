@@ -269,4 +269,25 @@ export class ApplicationStore {
     const { table, columns: c } = this.schema.applications;
     return (await this.sql.changes('applications.delete', (q, p) => q(table).where(c.id, p(0)).delete(), [id])) === 1;
   }
+
+  /**
+   * `dynamic_client_registration` (RFC 7592): the hash of the client's registration access
+   * token, null when it has none. Kept out of `Application` so no listing ever carries it.
+   */
+  async registrationAccessTokenHash(id: number): Promise<string | null> {
+    const { table, columns: c } = this.schema.applications;
+    const row = await this.sql.first('applications.registrationAccessTokenHash', (q, p) => q(table).select(c.registrationAccessTokenHash).where(c.id, p(0)), [id]);
+    return row ? toStr(row[c.registrationAccessTokenHash]) : null;
+  }
+
+  /** Sets (or, with null, clears) the registration access token hash: one UPDATE; whether the row exists. */
+  async setRegistrationAccessTokenHash(id: number, hash: string | null): Promise<boolean> {
+    const { table, columns: c } = this.schema.applications;
+    const changed = await this.sql.changes(
+      'applications.setRegistrationAccessTokenHash',
+      (q, p) => q(table).where(c.id, p(0)).update({ [c.registrationAccessTokenHash]: p(1) }),
+      [id, hash],
+    );
+    return changed === 1;
+  }
 }
