@@ -73,6 +73,18 @@ describe('client_id_metadata_documents › token endpoint', () => {
     expect(res.body.refresh_token).toBeUndefined();
   });
 
+  it('resolves URL clients the same way at the revocation endpoint (RFC 7009): its own token revoked, a bad document invalid_client', async () => {
+    const t = await setup({ enable: ['client_id_metadata_documents', 'token_revocation'] });
+    const clientId = docs.client('/revoke/client.json');
+    const { code, verifier } = await codeFor(t, clientId);
+    const { access_token } = (await redeem(t, clientId, code, verifier)).body as { access_token: string };
+    const revoked = await request(t.app).post(t.path('/revoke')).type('form').send({ client_id: clientId, token: access_token });
+    expect(revoked.status).toBe(200);
+    expect((await request(t.app).get('/api/me').set('Authorization', `Bearer ${access_token}`)).status).toBe(401);
+    const bad = docs.serve('/revoke/bad.json', { body: 'not json' });
+    expectError(await request(t.app).post(t.path('/revoke')).type('form').send({ client_id: bad, token: access_token }), 401, INVALID_CLIENT);
+  });
+
   it('answers invalid_client at /token once the document stops validating, on its next fetch', async () => {
     const clock = new Clock();
     const t = await setup({ now: clock.now });
