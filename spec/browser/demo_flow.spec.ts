@@ -1,7 +1,9 @@
 /**
  * The demo in a real browser: Debian's Chromium, driven by playwright-core, logs in to the demo
  * server, consents, and lands on the demo client with a token that works; then refreshes and
- * revokes it from the client page, logs in again, and denies the next request.
+ * revokes it from the client page and logs in again; logs in once more without seeing the
+ * consent page (remembered consent), revokes the demo client on the grants page, which the
+ * client then feels (its API call answers 401), and denies the consent asked again.
  */
 import type { Page } from 'playwright-core';
 import { createDemoApp, type Demo } from '../../examples/server';
@@ -77,10 +79,11 @@ describe('browser › demo flow', () => {
     await page.getByLabel('Password').fill('correct horse');
     await page.getByRole('button', { name: 'Log in' }).click();
 
-    // Back at /authorize: the consent page names the client and the scopes.
+    // Back at /authorize: the consent page names the client and describes the scopes (oauthScopeDescriptions).
     await page.waitForURL((u) => u.pathname === '/authorize');
     expect(await page.locator('main').textContent()).toContain('The application Demo client would like to access your data');
-    expect(await page.locator('ul.scopes li').allTextContents()).toEqual(['profile', 'email']);
+    expect(await page.locator('ul.scopes li .scope-description').allTextContents()).toEqual(['See your name and username', 'See your email address']);
+    expect(await page.locator('ul.scopes li .scope').allTextContents()).toEqual(['profile', 'email']);
     await page.locator('#approve').click();
 
     await page.waitForURL((u) => u.pathname === '/client');
@@ -151,7 +154,51 @@ describe('browser › demo flow', () => {
     expect(await text('h2:has(#me-status)')).toBe('GET /api/me → 200');
   });
 
-  it('denies the next request at consent: the callback shows access_denied and none of the earlier tokens (RFC 6749 §4.1.2.1)', async () => {
+  it('logs in once more without the consent page: the consent is remembered (same client, same scopes, grant not revoked)', async () => {
+    const shown: string[] = [];
+    const record = (frame: { url(): string; parentFrame(): unknown }) => void (frame.parentFrame() === null && shown.push(new URL(frame.url()).pathname));
+    page.on('framenavigated', record);
+    try {
+      await page.getByRole('button', { name: 'Log in with the demo server' }).click();
+      await page.waitForURL((u) => u.pathname === '/client');
+    } finally {
+      page.off('framenavigated', record);
+    }
+    // /authorize answered with a redirect straight back to the client: no page was shown there.
+    expect(shown).not.toContain('/authorize');
+    expect(await text('#message')).toBe('Logged in: code exchanged for tokens.');
+    expect(await text('#me-status')).toBe('200');
+    accessToken = await text('#access-token');
+    refreshToken = await text('#refresh-token');
+  });
+
+  it('revokes the demo client on the grants page (linked from the client page): it is listed with its scopes, then gone', async () => {
+    await page.getByRole('link', { name: 'your authorized applications' }).click();
+    await page.waitForURL((u) => u.pathname === '/oauth-grants');
+    expect(await page.locator('li.application h2').allTextContents()).toEqual(['Demo client']);
+    expect(await page.locator('li.application ul.scopes li').allTextContents()).toEqual(['See your name and username (profile)', 'See your email address (email)']);
+    expect(await page.locator('li.application time.last-used-at').count()).toBe(1);
+    await page.getByRole('button', { name: 'Revoke access for Demo client' }).click();
+    await page.waitForURL((u) => u.pathname === '/oauth-grants' && u.searchParams.has('revoked'));
+    expect(await text('#notice')).toBe('You revoked the access of Demo client. It can no longer use your account unless you authorize it again.');
+    expect(await text('#empty')).toBe('You have not authorized any application.');
+  });
+
+  it('the demo client feels the revoke: its API call answers 401 and its refresh token is refused', async () => {
+    await page.goto(`${demo.origin}/client`);
+    // The client still holds its tokens: nothing told it.
+    expect(await text('#access-token')).toBe(accessToken);
+    await page.getByRole('button', { name: 'Call /api/me' }).click();
+    await page.waitForURL((u) => u.pathname === '/client');
+    expect(await text('#me-status')).toBe('401');
+    expect(JSON.parse(await text('#me-body'))).toEqual({ error: 'invalid_token', error_description: 'Invalid access token' });
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await page.waitForURL((u) => u.pathname === '/client');
+    expect(await text('#error')).toContain('invalid_grant');
+    expect(await refresh(refreshToken)).toEqual({ status: 400, body: { error: 'invalid_grant', error_description: expect.any(String) } });
+  });
+
+  it('denies the consent asked again after the revoke: the callback shows access_denied and none of the earlier tokens (RFC 6749 §4.1.2.1)', async () => {
     await page.getByRole('button', { name: 'Log in with the demo server' }).click();
     await page.waitForURL((u) => u.pathname === '/authorize');
     await page.locator('#deny').click();
