@@ -134,10 +134,13 @@ describe('authorization_code_grant › consent page: hostile registrations rende
 
   it('very long text stays text (the template lets it wrap)', async () => {
     const long = 'W'.repeat(5000);
-    const { t, clientId } = await setup({ oauthScopeDescriptions: { 'books.read': long } }, { name: long, description: `${long} ${long}` });
+    // The name column holds 255 characters (schema version 1); the description is text.
+    const { t, clientId } = await setup({ oauthScopeDescriptions: { 'books.read': long } }, { name: 'N'.repeat(255), description: `${long} ${long}` });
     const res = await page(t, { client_id: clientId });
     expect(res.status).toBe(200);
     expect(text(res.text, 'scope-description')).toBe(long);
+    expect(text(res.text, 'description')).toBe(`${long} ${long}`);
+    expect(text(res.text, 'lead')).toBe(`The application ${'N'.repeat(255)} would like to access your data`);
     expect(res.text).toMatch(/body \{[^}]*overflow-wrap: anywhere/);
   });
 });

@@ -14,7 +14,8 @@ import { query, testLogin } from '../authorization_code_grant/flow';
 jest.setTimeout(120_000);
 
 const HOSTILE = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>';
-const LONG = 'Supercalifragilistic'.repeat(60);
+/** One long word: 240 characters, within the 255 of the name column. */
+const LONG = 'Supercalifragilistic'.repeat(12);
 
 let t: TestApp;
 let server: Server;
@@ -136,11 +137,12 @@ describe('browser › consent page', () => {
 
   it('a hostile registration stays text: nothing runs, nothing links to javascript:, long words wrap on a phone', async () => {
     await page.setViewportSize({ width: 360, height: 740 });
-    await openConsent({ name: `${HOSTILE} ${LONG}`, description: `${HOSTILE}${LONG}`, homepageUrl: 'javascript:window.__xss=3', logoUri: 'javascript:window.__xss=4' });
+    await openConsent({ name: `${HOSTILE}${LONG.slice(0, 160)}`, description: `${HOSTILE}${LONG.repeat(5)}`, homepageUrl: 'javascript:window.__xss=3', logoUri: 'javascript:window.__xss=4' });
     expect(await page.evaluate<unknown>('window.__xss')).toBeUndefined();
     expect(await page.locator('main script, main img').count()).toBe(0);
     expect(await page.locator('a[href^="javascript"]').count()).toBe(0);
-    expect(await page.locator('.description').textContent()).toBe(`${HOSTILE}${LONG}`);
+    expect(await page.locator('.description').textContent()).toBe(`${HOSTILE}${LONG.repeat(5)}`);
+    expect(await page.locator('.lead').textContent()).toBe(`The application ${HOSTILE}${LONG.slice(0, 160)} would like to access your data`);
     expect(await page.locator('.scope-description').nth(1).textContent()).toBe(HOSTILE);
     expect(await overflowsSideways(page)).toBe(false);
     // The buttons are still on screen and work.
