@@ -15,7 +15,7 @@ import { defineFeature, method, value, type MethodsOf, type ValuesOf } from '../
 import { asciiDescription, OAuthError } from '../lib/errors';
 import { issueCsrfToken, verifyCsrfToken, type CsrfOptions } from '../lib/csrf';
 import { setNoCache } from '../lib/http/no_cache';
-import { renderErrorPage, renderPage } from '../lib/http/redirect';
+import { isSafeLink, renderErrorPage, renderPage } from '../lib/http/redirect';
 import { challenge } from '../lib/http/www_authenticate';
 import type { AccountApplicationGrants, Application } from '../lib/store';
 import type { TranslationTable, TranslationVars } from '../lib/translate';
@@ -41,11 +41,14 @@ const TRANSLATIONS: TranslationTable = {
   'grants.error.unknown_grant': 'This application is not among the applications you have authorized (its access may already be revoked). Nothing was changed.',
   'grants.error.missing_parameter': 'No application was named. Nothing was changed.',
   'grants.error': 'The request could not be completed. Nothing was changed.',
+  'grants.home': 'Back to the home page',
 };
 
 const values = {
   // (b) lifetimes and limits
   oauthGrantsPageLimit: value(1000, 'The most applications the grants page lists (each combines all of its grants with the account).'),
+  // (c) policy
+  oauthGrantsPageHomeUrl: value<string | null>('/', 'Where the grants page links back to ("Back to the home page", translate key `grants.home`): an http(s) URL or a path of this site; null: no link.', 'nullable-string'),
   // (d) messages
   oauthGrantsUnknownApplicationMessage: value(
     'This account has authorized no application with this client_id',
@@ -221,6 +224,7 @@ interface PageMessages {
 
 function renderGrantsPage(ctx: OAuthContext, accountId: string, applications: ListedApplication[], csrfToken: string, messages: PageMessages, status = 200): void {
   const t = (key: string, vars?: TranslationVars) => ctx.methods.translate(key, vars);
+  const homeUrl = ctx.values.oauthGrantsPageHomeUrl;
   renderPage(
     ctx,
     'oauth_grants',
@@ -244,6 +248,8 @@ function renderGrantsPage(ctx: OAuthContext, accountId: string, applications: Li
       applications: applications.map((a) => ({ ...a, revokeLabel: t('grants.revokeLabel', { name: a.name }) })),
       action: ctx.routePath('oauth_grants'),
       csrfToken,
+      homeUrl: homeUrl !== null && isSafeLink(homeUrl) ? homeUrl : null,
+      homeLabel: t('grants.home'),
     },
     status,
   );

@@ -159,6 +159,14 @@ describe('grant_management › the grants page', () => {
     expect((await request(t.app).get(`${MOUNT}/oauth-grants`).set('X-Test-User', 'alice')).status).toBe(404);
   });
 
+  it('links back to oauthGrantsPageHomeUrl (the site root by default); null or a script URL: no link', async () => {
+    const link = (html: string) => /<a class="home" href="([^"]*)">([^<]*)<\/a>/.exec(html)?.slice(1);
+    expect(link((await page(await setup(), 'alice')).text)).toEqual(['/', 'Back to the home page']);
+    expect(link((await page(await setup({ oauthGrantsPageHomeUrl: 'https://books.example/account' }), 'alice')).text)).toEqual(['https://books.example/account', 'Back to the home page']);
+    expect(link((await page(await setup({ oauthGrantsPageHomeUrl: null }), 'alice')).text)).toBeUndefined();
+    expect((await page(await setup({ oauthGrantsPageHomeUrl: 'javascript:alert(1)' }), 'alice')).text).not.toContain('javascript:');
+  });
+
   it('answers a malformed query with the error page, not a 500', async () => {
     const t = await setup();
     const res = await page(t, 'alice', t.agent, '?revoked=a&revoked=b');
