@@ -35,3 +35,5 @@ export type { FeatureId } from './features';
 export type { OAuthLogger } from './log';
 export { OAuthConfigurationError } from './options';
 export type { TokenResponse } from './feature';
+export { interpolate, requestedLocales, TRANSLATIONS, type TranslationTable, type TranslationVars } from './translate';
+export { PROMPT_VALUES, type AuthorizationLoginExtension, type FreshLoginReason, type Prompt } from './prompt';
