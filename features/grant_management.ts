@@ -103,7 +103,8 @@ interface ListedApplication {
   /** Only http(s) URLs, so a `javascript:` URL never becomes a link or an image. */
   logoUri: string | null;
   homepageUrl: string | null;
-  scopes: { scope: string; description: string }[];
+  /** `description`: the scope's text (`translate('scope.<scope>')`), null when it has none. */
+  scopes: { scope: string; description: string | null }[];
   grantedAt: { iso: string; text: string } | null;
   lastUsedAt: { iso: string; text: string } | null;
 }
@@ -184,8 +185,12 @@ function listed(ctx: OAuthContext, entry: AccountApplicationGrants): ListedAppli
     description: app.description,
     logoUri: isWebUrl(app.logoUri) ? app.logoUri : null,
     homepageUrl: isWebUrl(app.homepageUrl) ? app.homepageUrl : null,
-    // `scope.<scope>`: the oauthScopeDescriptions text (or the host's translation), else the scope itself.
-    scopes: entry.scopes.map((scope) => ({ scope, description: t(`scope.${scope}`) })),
+    // `scope.<scope>`: the oauthScopeDescriptions text (or the host's translation); the default
+    // answers the scope itself for a scope without one.
+    scopes: entry.scopes.map((scope) => {
+      const text = t(`scope.${scope}`);
+      return { scope, description: text === scope ? null : text };
+    }),
     grantedAt: when(entry.firstGrantedAt),
     lastUsedAt: when(entry.lastUsedAt),
   };

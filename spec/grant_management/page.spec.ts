@@ -99,6 +99,19 @@ describe('grant_management › the grants page', () => {
     expect(csrfOf(html.text)).toBe(res.body.csrf_token);
   });
 
+  it('a scope without a description: null in JSON, the raw scope alone on the page', async () => {
+    const t = await setup();
+    const photos = await t.client('Photos app', { scopes: ['photos', 'books.read'] });
+    await authorize(t, photos, 'alice', 'photos books.read');
+    expect((await jsonList(t, 'alice')).body.applications[0].scopes).toEqual([
+      { scope: 'photos', description: null },
+      { scope: 'books.read', description: 'Read your books' },
+    ]);
+    const html = (await page(t, 'alice')).text;
+    expect(html).toContain('<li><code class="scope-name">photos</code></li>');
+    expect(html).toContain('<li><span class="scope-description">Read your books</span> <code class="scope-name">(books.read)</code></li>');
+  });
+
   it("never shows another account's applications, nor revoked grants", async () => {
     const t = await setup();
     const books = await t.client('Books app');
