@@ -1,3 +1,4 @@
+import { OAuthError } from '../../lib';
 import { closeAll } from '../support/build_app';
 import { expectError } from '../support/expect_oauth_error';
 import { formFields } from '../authorization_code_grant/flow';
@@ -112,6 +113,24 @@ describe('grant_management › revoke', () => {
     expect(res.body).toEqual({ client_id: s.photos.clientId, revoked_grants: 1 });
     expect((await apiMe(t, s.alicePhotos.access_token)).status).toBe(401);
     expect((await apiMe(t, s.alice[0]!.access_token)).status).toBe(200);
+  });
+
+  it('runs beforeRevokeGrants / afterRevokeGrants in the transaction: a hook that throws leaves every grant live', async () => {
+    const seen: string[] = [];
+    const s = await scene({
+      beforeRevokeGrants: (ctx: { application?: { name: string }; accountId?: string }) => void seen.push(`before ${ctx.application?.name} ${ctx.accountId}`),
+      afterRevokeGrants: (ctx: { application?: { name: string } }) => {
+        seen.push(`after ${ctx.application?.name}`);
+        if (ctx.application?.name === 'Books app') throw new OAuthError('access_denied', 'Not now');
+      },
+    });
+    const token = csrfOf((await page(s.t, 'alice')).text);
+    const res = await revoke(s.t, 'alice', s.books.clientId, token);
+    expect(res.status).toBe(400);
+    expect(textOf(res.text, 'error')).toBe('The request could not be completed. Nothing was changed.');
+    await expectUntouched(s);
+    expect((await revoke(s.t, 'alice', s.photos.clientId, token)).status).toBe(303);
+    expect(seen).toEqual(['before Books app alice', 'after Books app', 'before Photos app alice', 'after Photos app']);
   });
 
   describe('forged or mistaken revokes change nothing and get an error, never a 500', () => {
