@@ -163,7 +163,7 @@ async function authorizeRoute(ctx: OAuthContext): Promise<void> {
   const accountId = await authorizingAccount(ctx, prompts);
   if (accountId === null) return;
   ctx.accountId = accountId;
-  if (!prompts.has('consent') && (await consentRemembered(ctx, request.application, accountId, request.scopes))) return issueCode(ctx, request, accountId);
+  if (!prompts.has('consent') && (await consentRemembered(ctx, request.application, accountId, request.scopes, request.target.redirectUri))) return issueCode(ctx, request, accountId);
   if (prompts.has('none')) throw new OAuthError('consent_required', ctx.values.oauthConsentRequiredMessage, { reason: 'consent_required' });
   await renderConsent(ctx, request, accountId);
 }

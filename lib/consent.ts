@@ -11,9 +11,13 @@ import type { TranslationVars } from './translate';
 /**
  * Remembered consent: the account has granted this client every requested scope, through
  * grants not revoked since (all its live grants together). Off with `oauthRememberConsent`.
+ * RFC 6749 §10.2 and RFC 8252 §8.6: a public client sending the user to a redirect URI that is
+ * not `https` (loopback, private-use scheme) could be another app on the device impersonating
+ * it, so such a request is always asked.
  */
-export async function consentRemembered(ctx: OAuthContext, app: Application, accountId: string, scopes: readonly string[]): Promise<boolean> {
+export async function consentRemembered(ctx: OAuthContext, app: Application, accountId: string, scopes: readonly string[], redirectUri: string): Promise<boolean> {
   if (!ctx.values.oauthRememberConsent) return false;
+  if (app.tokenEndpointAuthMethods?.includes('none') && !/^https:\/\//i.test(redirectUri)) return false;
   const granted = await ctx.transaction(() => ctx.store.grants.consentedScopes(accountId, app.id));
   return granted !== null && scopes.every((s) => granted.includes(s));
 }

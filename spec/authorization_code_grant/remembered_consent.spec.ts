@@ -84,6 +84,25 @@ describe('authorization_code_grant › remembered consent', () => {
     expect((await authorize(t, clientId, 'books.read')).status).toBe(200);
   });
 
+  it('a public client is remembered only for an https redirect URI (RFC 6749 §10.2, RFC 8252 §8.6: another app could claim a loopback or private-use URI)', async () => {
+    const t = await buildApp({ enable: ['authorization_code_grant', 'pkce'], issuer: ISSUER }, { setup: testLogin });
+    const { clientId } = await t.createClient({ redirectUri: ['https://app.example/cb', 'http://127.0.0.1/cb', 'com.example.app:/cb'], tokenEndpointAuthMethod: 'none' });
+    const pkce = { code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' };
+    const ask = (redirectUri: string) => t.agent.get(`${t.path('/authorize')}?${query({ client_id: clientId, redirect_uri: redirectUri, response_type: 'code', scope: 'books.read', state: 'st', ...pkce })}`).set('X-Test-User', 'alice');
+    await consent(t, { client_id: clientId, redirect_uri: 'https://app.example/cb', response_type: 'code', scope: 'books.read', ...pkce });
+    expectCode(await ask('https://app.example/cb'));
+    expect((await ask('http://127.0.0.1:4711/cb')).status).toBe(200);
+    expect((await ask('com.example.app:/cb')).status).toBe(200);
+  });
+
+  it('a confidential client with a loopback redirect URI is remembered (it authenticates at the token endpoint)', async () => {
+    const t = await buildApp({ enable: ['authorization_code_grant'], issuer: ISSUER }, { setup: testLogin });
+    const { clientId } = await t.createClient({ redirectUri: ['http://127.0.0.1/cb'] });
+    await consent(t, { client_id: clientId, redirect_uri: 'http://127.0.0.1:4711/cb', response_type: 'code', scope: 'books.read' });
+    const res = await t.agent.get(`${t.path('/authorize')}?${query({ client_id: clientId, redirect_uri: 'http://127.0.0.1:4711/cb', response_type: 'code', scope: 'books.read', state: 'st' })}`).set('X-Test-User', 'alice');
+    expectCode(res);
+  });
+
   it('runs the beforeAuthorize and afterAuthorize hooks as an approval does', async () => {
     const calls: string[] = [];
     const { t, clientId } = await setup({
