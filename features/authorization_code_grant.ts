@@ -20,18 +20,22 @@ import { authorizingAccount, parsePrompt, requireFreshLogin } from '../lib/promp
 import { consentPageLocals, consentRemembered } from '../lib/consent';
 import type { TranslationVars } from '../lib/translate';
 import type { Application, Grant, NewGrant } from '../lib/store';
-import { newAccessToken, newRefreshToken, tokenResponse } from '../lib/tokens';
+import { narrowedResources, newAccessToken, newRefreshToken, tokenResources, tokenResponse } from '../lib/tokens';
 import oauthBase from './oauth_base';
 
 /** Grant fields an `authorizationRequest` contribution may set. */
-export type AuthorizationRequestFields = Partial<Pick<NewGrant, 'codeChallenge' | 'codeChallengeMethod'>>;
+export type AuthorizationRequestFields = Partial<
+  Pick<NewGrant, 'codeChallenge' | 'codeChallengeMethod' | 'resources' | 'nonce' | 'authTime' | 'acr' | 'amr' | 'claims' | 'claimsLocales'>
+>;
 
 /** Extension point `authorizationRequest`: extra parameters of `/authorize`, checked after the client and redirect URI. */
 export interface AuthorizationRequestExtension {
   /** Parameters the consent form carries over to the POST. */
   readonly parameters: readonly string[];
-  /** Throws an OAuthError (sent back to the client) or returns fields to store on the grant. */
-  validate(ctx: OAuthContext, application: Application): AuthorizationRequestFields;
+  /** Throws an OAuthError (sent back to the client) or returns fields to store on the grant; `scopes`: what the request would be granted. */
+  validate(ctx: OAuthContext, application: Application, scopes: readonly string[]): AuthorizationRequestFields;
+  /** On approval, after the checks, before the grant is written (may wait on host methods): more fields to store. */
+  approve?(ctx: OAuthContext, application: Application, scopes: readonly string[]): Promise<AuthorizationRequestFields>;
 }
 
 /** Extension point `codeExchange`: checks of a code redemption, before the code is consumed. */
@@ -190,6 +194,7 @@ async function issueCode(ctx: OAuthContext, request: AuthorizationRequest, accou
   const now = ctx.now();
   // A host method may wait on anything; the transaction holds the database only for the insert.
   const extra = await ctx.methods.resourceOwnerParams();
+  for (const ext of request.extensions) if (ext.approve) Object.assign(request.fields, await ext.approve(ctx, request.application, request.scopes));
   await ctx.transaction(async () => {
     await ctx.hook('beforeAuthorize');
     ctx.grant = await ctx.store.grants.insert({
@@ -206,6 +211,14 @@ async function issueCode(ctx: OAuthContext, request: AuthorizationRequest, accou
       accessType: 'offline',
       codeChallenge: request.fields.codeChallenge ?? null,
       codeChallengeMethod: request.fields.codeChallengeMethod ?? null,
+      resources: request.fields.resources ?? null,
+      // OpenID Connect (oidc): nonce, auth_time, acr, amr, the claims request, claims_locales.
+      nonce: request.fields.nonce ?? null,
+      authTime: request.fields.authTime ?? null,
+      acr: request.fields.acr ?? null,
+      amr: request.fields.amr ?? null,
+      claims: request.fields.claims ?? null,
+      claimsLocales: request.fields.claimsLocales ?? null,
       createdAt: now,
       extra,
     });
@@ -283,7 +296,7 @@ function validateRequest(ctx: OAuthContext, request: AuthorizationRequest): void
     throw new OAuthError('invalid_request', ctx.values.oauthInvalidResponseModeMessage, { reason: 'malformed_parameter' });
   }
   const fields: AuthorizationRequestFields = {};
-  for (const ext of request.extensions) Object.assign(fields, ext.validate(ctx, app));
+  for (const ext of request.extensions) Object.assign(fields, ext.validate(ctx, app, request.scopes));
   request.fields = fields;
 }
 
@@ -302,7 +315,8 @@ async function renderConsent(ctx: OAuthContext, request: AuthorizationRequest, a
   const t = (key: string, vars?: TranslationVars): string => ctx.methods.translate(key, vars);
   const app = request.application;
   const carried = [...REQUEST_PARAMS, ...request.extensions.flatMap((e) => e.parameters)];
-  const fields = carried.filter((name) => ctx.params[name] !== undefined).map((name) => ({ name, value: ctx.params[name]! }));
+  // Every value of a multi-valued parameter (RFC 8707 `resource`), each as its own hidden field.
+  const fields = carried.flatMap((name) => paramValues(ctx.params, name).map((value) => ({ name, value })));
   fields.push({ name: 'csrf_token', value: issueCsrfToken(ctx.req, ctx.res, csrfOptions(ctx, accountId)) });
   const links = [
     { href: app.homepageUrl, label: t('consent.homepage') },
@@ -374,7 +388,7 @@ function loginUrl(ctx: OAuthContext): string {
 
 function requestParams(ctx: OAuthContext): [string, string][] {
   const names = [...REQUEST_PARAMS, ...ctx.runtime.extensions<AuthorizationRequestExtension>('authorizationRequest').flatMap((e) => e.parameters)];
-  return names.filter((n) => ctx.params[n] !== undefined).map((n) => [n, ctx.params[n]!]);
+  return names.flatMap((n) => paramValues(ctx.params, n).map((v): [string, string] => [n, v]));
 }
 
 function wantsJson(req: Request): boolean {
@@ -412,13 +426,16 @@ async function findRedeemableCode(ctx: TokenContext): Promise<Grant> {
  */
 async function authorizationCodeGrant(ctx: TokenContext, grant: Grant): Promise<TokenResponse> {
   const now = ctx.now();
-  const access = await newAccessToken(ctx, { grant, scopes: grant.scopes });
+  // RFC 8707 §2.2: the token's resources, a subset of those authorized (invalid_target before any write).
+  const resources = tokenResources(ctx, grant);
+  const access = await newAccessToken(ctx, { grant, scopes: grant.scopes, resources });
   const refresh = newRefreshToken(ctx);
   const redeemed = await ctx.store.grants.redeemCode(grant.id, now, {
     tokenHash: access.accessTokenHash,
     expiresIn: access.expiresIn,
     refreshTokenHash: refresh?.refreshTokenHash ?? null,
     refreshTokenExpiresIn: refresh?.refreshTokenExpiresIn ?? null,
+    tokenResources: narrowedResources(grant, resources),
   });
   // Lost a race with another redemption of the same code: that is a replay too.
   if (!redeemed) throw await replayed(ctx, grant, now);

@@ -170,9 +170,10 @@ class UnknownSigningKey extends Error {
  * header's `kid` (imported once by `jwks`), the algorithms pinned to the published keys',
  * `typ` at+jwt, `iss`, `aud` and `exp` / `nbf` with the leeway; then the claims `req.oauth` is
  * built from. With `oauthJwtAccessTokenCheckRevocation`, the grant is looked up by the token's
- * hash, as an opaque token's is.
+ * hash, as an opaque token's is. `audience`: the RFC 8707 resource a route expects, in place of
+ * the server's own audience.
  */
-async function authorizeJwtAccessToken(ctx: OAuthContext, token: string): Promise<OAuthAuthorization> {
+async function authorizeJwtAccessToken(ctx: OAuthContext, token: string, audience?: string): Promise<OAuthAuthorization> {
   const v = ctx.values;
   const invalid = (reason: OAuthErrorReason, cause?: unknown) => new OAuthError('invalid_token', v.oauthInvalidTokenMessage, { reason, cause });
   if (token.length > v.oauthJwtAccessTokenMaxLength) throw invalid('malformed_token');
@@ -184,7 +185,7 @@ async function authorizeJwtAccessToken(ctx: OAuthContext, token: string): Promis
   // A derived issuer (development) is the request's origin and the OAuth router's mount path,
   // which a host route does not see: there `iss` is checked by origin below, and is the audience.
   const configured = ctx.runtime.issuerConfigured;
-  const audienceOption = configured || v.oauthJwtAudience !== null ? expectedAudience(ctx) : undefined;
+  const audienceOption = audience ?? (configured || v.oauthJwtAudience !== null ? expectedAudience(ctx) : undefined);
   // A token verified before against the same issuer and audience needs only its times checked again.
   let verified = verifiedWith.get(keys);
   if (!verified) verifiedWith.set(keys, (verified = new VerifiedTokenCache(v.oauthJwtAccessTokenCacheSize)));

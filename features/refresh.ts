@@ -11,7 +11,7 @@ import { OAuthConfigurationError } from '../lib/options';
 import { grantableScopes } from '../lib/scopes';
 import { retiredRefreshTokenValues } from '../lib/store/schema';
 import type { Grant } from '../lib/store';
-import { newAccessToken, newRefreshToken, tokenResponse } from '../lib/tokens';
+import { narrowedResources, newAccessToken, newRefreshToken, tokenResources, tokenResponse } from '../lib/tokens';
 import oauthBase from './oauth_base';
 
 export type RefreshTokenProtectionPolicy = 'rotation' | 'none';
@@ -72,10 +72,12 @@ async function refreshTokenGrant(ctx: TokenContext): Promise<TokenResponse> {
   if (current) checkUsable(ctx, current);
   let target = current ? { grant: current, expectedHash: hash, rotate: rotates(ctx) } : await retiredTokenPresented(ctx, hash);
   const scopes = requestedScopes(ctx, target.grant);
+  // RFC 8707 §2.2: a refresh may narrow the audience to some of the grant's resources.
+  const resources = tokenResources(ctx, target.grant);
   ctx.grant = target.grant;
   await ctx.hook('beforeRefreshToken');
   for (let attempt = 1; ; attempt++) {
-    const body = await issue(ctx, target, scopes);
+    const body = await issue(ctx, target, scopes, resources);
     if (body) {
       await ctx.hook('afterRefreshToken');
       return body;
@@ -110,13 +112,14 @@ function rotates(ctx: TokenContext): boolean {
  * one wins. The grant keeps its scopes; a narrowed access token's scopes are stored beside them.
  * Undefined when the write did not apply.
  */
-async function issue(ctx: TokenContext, { grant, expectedHash, rotate }: Target, scopes: string[]): Promise<TokenResponse | undefined> {
-  const access = await newAccessToken(ctx, { grant, scopes });
+async function issue(ctx: TokenContext, { grant, expectedHash, rotate }: Target, scopes: string[], resources: string[]): Promise<TokenResponse | undefined> {
+  const access = await newAccessToken(ctx, { grant, scopes, resources });
   const refresh = rotate ? newRefreshToken(ctx) : undefined;
   const fields = {
     tokenHash: access.accessTokenHash,
     expiresIn: access.expiresIn,
     tokenScopes: scopes.length === grant.scopes.length ? null : scopes,
+    tokenResources: narrowedResources(grant, resources),
     lastUsedAt: ctx.now(),
     ...(refresh && { refreshTokenHash: refresh.refreshTokenHash, refreshTokenExpiresIn: refresh.refreshTokenExpiresIn }),
   };

@@ -63,7 +63,8 @@ export interface IntrospectionResponse {
   exp?: number;
   iat?: number;
   sub: string;
-  aud: string;
+  /** RFC 8707 resources the token is for (one string for one); the client id when it names none. */
+  aud: string | string[];
   iss: string;
 }
 
@@ -112,9 +113,15 @@ async function describeToken(ctx: OAuthContext, grant: Grant, kind: TokenKind): 
     ...(expiresAt && { exp: epochSeconds(expiresAt) }),
     ...(issuedAt && { iat: epochSeconds(issuedAt) }),
     sub: grant.accountId ?? app.clientId,
-    aud: app.clientId,
+    aud: audience(grant, kind) ?? app.clientId,
     iss: ctx.issuer,
   };
+}
+
+/** RFC 8707 §2: the resources of the token (an access token's own when a request narrowed them), else undefined. */
+function audience(grant: Grant, kind: TokenKind): string | string[] | undefined {
+  const resources = (kind === 'access_token' ? grant.tokenResources : null) ?? grant.resources ?? [];
+  return resources.length === 0 ? undefined : resources.length === 1 ? resources[0] : resources;
 }
 
 /**

@@ -4,7 +4,7 @@
  * logger and the `onError` hook only, never a response body.
  */
 
-/** The error codes of RFC 6749 §4.1.2.1 / §5.2, RFC 6750 §3.1 and RFC 7009 §2.2.1, spelled as the RFCs do. */
+/** The error codes of RFC 6749 §4.1.2.1 / §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1 and RFC 8707 §2, spelled as the RFCs do. */
 export type OAuthErrorCode =
   | 'invalid_request'
   | 'invalid_client'
@@ -19,11 +19,15 @@ export type OAuthErrorCode =
   | 'invalid_token'
   | 'insufficient_scope'
   | 'unsupported_token_type'
+  | 'invalid_target'
   // OpenID Connect Core 1.0 §3.1.2.6: the authentication request needs an interaction it may not have (400, on the redirect)
   | 'login_required'
   | 'consent_required'
   | 'interaction_required'
   | 'account_selection_required'
+  // OpenID Connect Core 1.0 §3.1.2.6: request objects (`request`, `request_uri`) are not served (400, on the redirect)
+  | 'request_not_supported'
+  | 'request_uri_not_supported'
   // RFC 7591 §3.2.2: dynamic client registration (400)
   | 'invalid_redirect_uri'
   | 'invalid_client_metadata';
@@ -55,6 +59,9 @@ export type OAuthErrorCode =
  * - `expired_token`: the token's lifetime is over.
  * - `revoked_token`: the token's grant was revoked.
  * - `missing_scope`: the token lacks a scope the resource requires.
+ * - `malformed_resource`: a `resource` parameter is not an absolute URI, or has a fragment (RFC 8707 §2).
+ * - `resource_not_allowed`: a `resource` is not one the client may ask for, or not among the grant's (RFC 8707 §2.2).
+ * - `audience_mismatch`: the token is not for this resource (its audience, RFC 8707 resources or `aud`, does not include it).
  * - `malformed_token`: a JWT access token is oversized, not a JWS, or lacks a claim it needs (RFC 9068 §2.2).
  * - `token_signature_invalid`: a JWT access token's signature does not verify, or its `alg` is not one of the published keys'.
  * - `unknown_signing_key`: a JWT access token names a `kid` (or `alg`) of no published key.
@@ -66,6 +73,7 @@ export type OAuthErrorCode =
  * - `consent_denied`: the resource owner denied the authorization request.
  * - `login_required`: `prompt=none` without a logged-in account, or a fresh login (`prompt=login`, `authorizationLogin`) that did not happen.
  * - `consent_required`: `prompt=none` and the account has not already granted these scopes to the client.
+ * - `invalid_id_token_hint`: an RP-initiated logout's `id_token_hint` is not an ID token this server issued (forged, tampered, of another issuer).
  * - `malformed_prompt`: an unknown `prompt` value, or `none` with another one.
  * - `unknown_refresh_token`, `expired_refresh_token`, `refresh_token_reused`: refresh checks.
  * - `invalid_assertion`, `assertion_replayed`, `untrusted_issuer`, `unknown_subject`: JWT bearer checks.
@@ -109,6 +117,9 @@ export type OAuthErrorReason =
   | 'expired_token'
   | 'revoked_token'
   | 'missing_scope'
+  | 'malformed_resource'
+  | 'resource_not_allowed'
+  | 'audience_mismatch'
   | 'malformed_token'
   | 'token_signature_invalid'
   | 'unknown_signing_key'
@@ -126,6 +137,7 @@ export type OAuthErrorReason =
   | 'login_required'
   | 'consent_required'
   | 'malformed_prompt'
+  | 'invalid_id_token_hint'
   | 'unknown_refresh_token'
   | 'expired_refresh_token'
   | 'refresh_token_reused'
@@ -180,6 +192,8 @@ const STATUS: Partial<Record<OAuthErrorCode, number>> = {
   invalid_client: 401,
   invalid_token: 401,
   insufficient_scope: 403,
+  // RFC 8707 §2: "with an HTTP 400 (Bad Request) status code" at the token endpoint.
+  invalid_target: 400,
   server_error: 500,
   temporarily_unavailable: 503,
 };

@@ -14,7 +14,8 @@ export { oauth, type MigrateOptions, type OAuthOptions, type OAuthRouter, type W
 export type { OAuthMigration } from './migrations';
 export { OAuthError, statusFor, type OAuthErrorCode, type OAuthErrorReason, type OAuthErrorOptions } from './errors';
 export type { OAuthContext, TokenContext, OAuthValues, OAuthMethods, OAuthParams } from './context';
-export type { OAuthAuthorization } from './resource';
+export type { OAuthAuthorization, RequireOauthAuthorizationOptions } from './resource';
+export type { McpAuthInfo, ProtectedResource, ProtectedResourceOptions } from './protected_resource';
 export { resourceServer, type ResourceServer, type ResourceServerOptions, type RemoteOAuthAuthorization } from './resource_server';
 export type { Application, Grant } from './store';
 export type { CreateApplicationInput, CreatedApplication } from './applications';

@@ -17,7 +17,8 @@ import type { OAuthLogger } from './log';
 import { knexMigrations, migrate as runMigrations, migrationSql, type OAuthMigration } from './migrations';
 import { routeHookName } from './options';
 import { report } from './report';
-import { requireOauthAuthorization } from './resource';
+import { requireOauthAuthorization, type RequireOauthAuthorizationOptions } from './resource';
+import { protectedResource, type ProtectedResource, type ProtectedResourceOptions } from './protected_resource';
 import { Runtime, type RuntimeOptions } from './runtime';
 import { createApplication, type CreateApplicationInput, type CreatedApplication } from './applications';
 import { applicationsApi, type ApplicationsApi } from './client_management';
@@ -60,8 +61,35 @@ export interface OAuthRouter extends Router {
    * knex records them in its own table, not in `oauthSchemaVersionsTable`.
    */
   knexMigrations(): Knex.MigrationSource<OAuthMigration>;
-  /** A middleware that requires a valid bearer token carrying all of `scopes` (RFC 6750). */
+  /**
+   * A middleware that requires a valid bearer token carrying all of `scopes` (RFC 6750), for the
+   * server's own audience: a token whose request named RFC 8707 resources is accepted only when
+   * one of them is `oauthJwtAudience` (else the issuer).
+   */
   requireOauthAuthorization(...scopes: string[]): RequestHandler;
+  /**
+   * The same for a route serving an RFC 8707 resource: only tokens bound to `resource` (their
+   * request named it; a JWT's `aud` includes it) are accepted, others get 401 invalid_token.
+   * @example
+   * ```ts
+   * app.get('/api/books', auth.requireOauthAuthorization({ resource: 'https://api.example.com', scopes: ['books.read'] }), handler);
+   * ```
+   */
+  requireOauthAuthorization(options: RequireOauthAuthorizationOptions, ...scopes: string[]): RequestHandler;
+  /**
+   * RFC 9728 protected-resource metadata and audience-bound protection for one resource (an MCP
+   * server, an API) served by the host: a router to mount at the host's root, serving
+   * `/.well-known/oauth-protected-resource` (and its path-inserted form for a resource with a
+   * path), and `.require(...scopes)`, whose challenges point clients at that document.
+   * Needs `resource_indicators`; the resource is then allowed at /authorize and /token.
+   * @example
+   * ```ts
+   * const mcp = auth.protectedResource({ resource: 'https://api.example.com/mcp', scopes: ['mcp'] });
+   * app.use(mcp);
+   * app.post('/mcp', mcp.require('mcp'), handler); // req.auth for the MCP SDK, req.oauth as usual
+   * ```
+   */
+  protectedResource(options: ProtectedResourceOptions): ProtectedResource;
   /** Registers a client application; the secret is returned once and stored bcrypt-hashed. */
   createApplication(input: CreateApplicationInput): Promise<CreatedApplication>;
   /**
@@ -183,6 +211,8 @@ export function oauth<const E extends readonly FeatureId[] = readonly []>(option
   /** Whether a route's path ends in a parameter segment (`register/:client_id`). */
   let paramRoutes = false;
 
+  // Parameters a feature declares repeatable (resource_indicators: RFC 8707 `resource`); every other one stays single.
+  const multiValued: ReadonlySet<string> = new Set(rt.extensions<string | readonly string[]>('multiValuedParameters').flat());
   for (const route of rt.routes) {
     const hookName = routeHookName(route.def.name);
     const readsBody = route.def.body ?? route.def.method === 'post';
@@ -194,10 +224,10 @@ export function oauth<const E extends readonly FeatureId[] = readonly []>(option
       await answer(rt, ctx, route.def.renderError, route.def.cors, async () => {
         if (param !== undefined) setPathParam(req, param);
         if (readsBody) {
-          await new Promise<void>((resolve, reject) => parseBody(req, res, (err?: unknown) => (err ? reject(err) : resolve())));
+          await new Promise<void>((resolve, reject) => parseBody(req, res, (err?: unknown) => (err ? reject(err) : resolve()), multiValued));
           ctx.params = req.oauthParams!;
         } else {
-          ctx.params = readsQuery ? parseQuery(req) : ctx.params;
+          ctx.params = readsQuery ? parseQuery(req, multiValued) : ctx.params;
         }
         await ctx.hook(hookName);
         await route.def.handler(ctx);
@@ -229,7 +259,11 @@ export function oauth<const E extends readonly FeatureId[] = readonly []>(option
   router.migrate = ((opts: MigrateOptions = {}) =>
     opts.dryRun ? migrationSql(rt.db, rt.schema, rt.tables) : runMigrations(rt.db, rt.schema, rt.tables)) as OAuthRouter['migrate'];
   router.knexMigrations = () => knexMigrations(rt.schema, rt.tables);
-  router.requireOauthAuthorization = (...scopes: string[]) => requireOauthAuthorization(rt, scopes);
+  router.requireOauthAuthorization = (first?: string | RequireOauthAuthorizationOptions, ...rest: string[]) => {
+    if (first === null || typeof first !== 'object') return requireOauthAuthorization(rt, first === undefined ? rest : [first, ...rest]);
+    return requireOauthAuthorization(rt, [...(first.scopes ?? []), ...rest], first.resource ?? undefined);
+  };
+  router.protectedResource = (opts: ProtectedResourceOptions) => protectedResource(rt, opts);
   router.createApplication = (input: CreateApplicationInput) => createApplication(rt, input);
   Object.defineProperty(router, 'applications', { value: applicationsApi(rt), enumerable: true });
   const metadata = routes.get(`GET ${pathKey(rt.routePaths.get('oauth_server_metadata')!)}`)!;

@@ -3,6 +3,14 @@
  * query per request for an opaque token; a token of a contributed format (an RFC 9068 JWT of
  * `jwt_access_tokens`) is checked by its format, without a query. All required scopes must be
  * granted (design.md §4.8).
+ *
+ * Audience (RFC 8707): a token's audience is the resources its request named, or, when it named
+ * none, the server's own audience (`oauthJwtAudience ?? issuer`). A route accepts a token only if
+ * that audience includes what the route expects: its `resource` option, or the server's own
+ * audience. So a token bound to `https://api.example/mcp` works at the route (or
+ * `protectedResource()`) of that resource and nowhere else, and a token that named no resource
+ * works at the routes without one. Opaque tokens are checked against the resources stored on the
+ * grant row the one query already reads; JWTs by jose's `aud` check.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { ContextImpl } from './context';
@@ -49,16 +57,49 @@ interface ResourceMethods {
   now(): Date;
 }
 
-export function requireOauthAuthorization(rt: Runtime, scopes: string[]): RequestHandler {
+/** Options of `requireOauthAuthorization({ resource, scopes })`. */
+export interface RequireOauthAuthorizationOptions {
+  /** The RFC 8707 resource (an absolute URI) the route serves: only tokens bound to it are accepted. Default: the server's own audience. */
+  resource?: string;
+  /** Scopes the token must all carry, as the string form's arguments. */
+  scopes?: readonly string[];
+}
+
+/** What a bearer check needs, resolved once when the middleware is built. */
+export interface BearerCheck {
+  required: string[];
+  resource: string | undefined;
+  formats: readonly AccessTokenFormat[];
+}
+
+/** Checks the arguments of `requireOauthAuthorization` (or `protectedResource().require`) once, at start-up. */
+export function bearerCheck(rt: Runtime, caller: string, scopes: readonly unknown[], resource?: unknown): BearerCheck {
   for (const s of scopes) {
-    if (typeof s !== 'string' || !isScopeToken(s)) throw new TypeError(`requireOauthAuthorization(): '${String(s)}' is not a valid scope`);
+    if (typeof s !== 'string' || !isScopeToken(s)) throw new TypeError(`${caller}: '${String(s)}' is not a valid scope`);
   }
-  const required = [...new Set(scopes)];
+  if (resource !== undefined && !isResourceUri(resource)) {
+    throw new TypeError(`${caller}: resource must be an absolute URI without a fragment (RFC 8707 §2), got ${JSON.stringify(resource)}`);
+  }
   // Formats that check their own tokens (jwt_access_tokens); none leaves the opaque path as it was.
-  const formats = rt.extensions<AccessTokenFormat>('accessTokenFormats');
+  return { required: [...new Set(scopes as string[])], resource, formats: rt.extensions<AccessTokenFormat>('accessTokenFormats') };
+}
+
+/** RFC 8707 §2: an absolute URI (RFC 3986 §4.3), no fragment, nothing a space-separated column cannot hold. */
+export function isResourceUri(v: unknown): v is string {
+  if (typeof v !== 'string' || v.length > 2048 || /[\s\x00-\x1f\x7f#]/.test(v) || !/^[A-Za-z][A-Za-z0-9+.-]*:/.test(v)) return false;
+  try {
+    new URL(v);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function requireOauthAuthorization(rt: Runtime, scopes: readonly unknown[], resource?: unknown): RequestHandler {
+  const spec = bearerCheck(rt, 'requireOauthAuthorization()', scopes, resource);
   return function requireOauthAuthorizationMiddleware(req: Request, res: Response, next: NextFunction): void {
     const ctx = new ContextImpl(rt, req, res);
-    check(ctx, required, formats).then(
+    checkBearer(ctx, spec).then(
       (auth) => {
         req.oauth = auth;
         next();
@@ -79,19 +120,25 @@ export function requireOauthAuthorization(rt: Runtime, scopes: string[]): Reques
   };
 }
 
-async function check(ctx: ContextImpl, required: string[], formats: readonly AccessTokenFormat[]): Promise<OAuthAuthorization> {
+/** The bearer token of the request, checked: valid, for the expected audience, with the required scopes. */
+export async function checkBearer(ctx: ContextImpl, { required, resource, formats }: BearerCheck): Promise<OAuthAuthorization> {
   const v = ctx.values as unknown as ResourceValues;
   const m = ctx.methods as unknown as ResourceMethods;
   const token = m.fetchAccessToken();
   if (token === undefined) throw new OAuthError('invalid_token', v.oauthMissingTokenMessage, { reason: 'missing_token' });
   if (formats.length > 0) {
     const format = formats.find((f) => f.recognises(token));
-    if (format) return checkScopes(v, await format.authorize(ctx, token), required);
+    if (format) return checkScopes(v, await format.authorize(ctx, token, resource), required);
   }
   const grant = await ctx.store.grants.findAccessByTokenHash(m.generateTokenHash(token));
   if (!grant) throw new OAuthError('invalid_token', v.oauthInvalidTokenMessage, { reason: 'unknown_token' });
   if (grant.revokedAt) throw new OAuthError('invalid_token', v.oauthInvalidTokenMessage, { reason: 'revoked_token' });
   if (grant.expiresIn.getTime() <= m.now().getTime()) throw new OAuthError('invalid_token', v.oauthInvalidTokenMessage, { reason: 'expired_token' });
+  // RFC 8707: the same rule as the `aud` check of a JWT (see the module comment).
+  const audience = grant.resources.length > 0 ? grant.resources : undefined;
+  if (!(audience ? audience.includes(resource ?? ownAudience(ctx)) : resource === undefined || resource === ownAudience(ctx))) {
+    throw new OAuthError('invalid_token', v.oauthInvalidTokenMessage, { reason: 'audience_mismatch' });
+  }
   checkScopes(v, grant, required);
   return {
     accountId: grant.accountId,
@@ -102,6 +149,11 @@ async function check(ctx: ContextImpl, required: string[], formats: readonly Acc
     expiresAt: grant.expiresIn,
     token,
   };
+}
+
+/** The audience of a token that names no resource: `oauthJwtAudience` (jwt_access_tokens), else the issuer. */
+function ownAudience(ctx: ContextImpl): string {
+  return (ctx.values as unknown as { oauthJwtAudience?: string | null }).oauthJwtAudience ?? ctx.issuer;
 }
 
 /** RFC 6750 §3.1: every required scope must be granted, else 403 insufficient_scope naming them. */

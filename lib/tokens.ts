@@ -5,7 +5,7 @@
  * application (`accessTokenFormat`) or for the server (`oauthAccessTokenFormat`). Whatever the
  * format, the grant row stores the token's hash, so lookups by token work the same for all.
  */
-import type { OAuthContext } from './context';
+import type { OAuthContext, TokenContext } from './context';
 import type { TokenResponse } from './feature';
 import type { OAuthAuthorization } from './resource';
 import type { Grant } from './store';
@@ -36,9 +36,8 @@ export interface AccessTokenRequest {
   /** The token's own scopes (a refresh may narrow the grant's). */
   scopes: readonly string[];
   /**
-   * RFC 8707 resources the token is for: the audience of a JWT access token. Extension point:
-   * no grant fills it yet; `resource_indicators` (a later issue) passes the resources the
-   * authorization and token requests named.
+   * RFC 8707 resources the token is for: the audience of a JWT access token. Filled from
+   * {@link tokenResources} / {@link requestedResources}, which `resource_indicators` serves.
    */
   resources?: readonly string[];
   /** When the end user authenticated, where a grant knows it (OpenID Connect, a later issue). */
@@ -56,8 +55,53 @@ export interface AccessTokenFormat {
   mint(ctx: OAuthContext, request: AccessTokenRequest): Promise<{ accessToken: string; expiresIn: Date }>;
   /** Whether a presented bearer token has this format's shape (cheap: no parsing beyond the shape). */
   recognises(token: string): boolean;
-  /** Checks a recognised token and says what it authorizes (scopes are checked by the caller); throws invalid_token. */
-  authorize(ctx: OAuthContext, token: string): Promise<OAuthAuthorization>;
+  /**
+   * Checks a recognised token and says what it authorizes (scopes are checked by the caller);
+   * throws invalid_token. `audience`: the resource the route expects (RFC 8707), which the token's
+   * audience must include; undefined: the server's own audience (`oauthJwtAudience ?? issuer`).
+   */
+  authorize(ctx: OAuthContext, token: string, audience?: string): Promise<OAuthAuthorization>;
+}
+
+/**
+ * Extension point `tokenResources` (`resource_indicators`): the RFC 8707 §2.2 `resource`
+ * parameters of a token request, checked. Without a contribution no request names any.
+ */
+export interface TokenResourcesExtension {
+  /**
+   * A grant that exists (code exchange, refresh): the new access token's resources, the requested
+   * subset of `granted`, or all of `granted` when the request names none; else invalid_target.
+   */
+  narrow(ctx: OAuthContext, granted: readonly string[]): string[];
+  /** A grant made at the token endpoint (client credentials, jwt-bearer): the requested resources, each allowed for the client, else invalid_target. */
+  request(ctx: OAuthContext): string[];
+}
+
+/** The access token's resources for an existing grant (RFC 8707 §2.2): the requested subset of the grant's, or all of them. */
+export function tokenResources(ctx: OAuthContext, grant: Pick<Grant, 'resources'>): string[] {
+  const granted = grant.resources ?? [];
+  const ext = ctx.runtime.extensions<TokenResourcesExtension>('tokenResources')[0];
+  return ext ? ext.narrow(ctx, granted) : [...granted];
+}
+
+/** What a grant row stores as its current access token's resources: null when they are all the grant's. */
+export function narrowedResources(grant: Pick<Grant, 'resources'>, resources: readonly string[]): string[] | null {
+  return resources.length === (grant.resources ?? []).length ? null : [...resources];
+}
+
+/** The resources a token request for a new grant names (client credentials, jwt-bearer), checked; `[]` for none. */
+export function requestedResources(ctx: OAuthContext): string[] {
+  const ext = ctx.runtime.extensions<TokenResourcesExtension>('tokenResources')[0];
+  return ext ? ext.request(ctx) : [];
+}
+
+/**
+ * Extension point `tokenResponse`: adds to a successful token response, inside the token
+ * transaction after the grant's handler (`oidc` adds the ID token of OpenID Connect Core §3.1.3.3).
+ * `ctx.grant` is the grant the response is for.
+ */
+export interface TokenResponseExtension {
+  extend(ctx: TokenContext, body: TokenResponse): Promise<void>;
 }
 
 /** The contributed format the current client's tokens take; undefined for opaque tokens. */
@@ -93,10 +137,12 @@ export function tokenResponse(ctx: OAuthContext, accessToken: string, scopes: re
   return body;
 }
 
-type DirectGrantFields = { type: string; accountId: string | null; applicationId: number; scopes: string[] };
+type DirectGrantFields = { type: string; accountId: string | null; applicationId: number; scopes: string[]; resources?: string[] };
 
 /** Inserts a grant that carries an access token only (client credentials, assertion grants). */
-export async function issueDirectGrant(ctx: OAuthContext, fields: DirectGrantFields): Promise<{ grant: Grant; body: TokenResponse }> {
+export async function issueDirectGrant(ctx: OAuthContext, direct: DirectGrantFields): Promise<{ grant: Grant; body: TokenResponse }> {
+  // RFC 8707 §2.2: the resources are checked before anything is written.
+  const fields = { ...direct, resources: direct.resources ?? requestedResources(ctx) };
   const format = accessTokenFormat(ctx);
   if (format) return ctx.transaction(() => issueDirectGrantAs(ctx, format, fields));
   const t = newOpaqueAccessToken(ctx);
@@ -112,7 +158,7 @@ async function issueDirectGrantAs(ctx: OAuthContext, format: AccessTokenFormat, 
   const v = ctx.values as unknown as TokenValues;
   const provisional = new Date((ctx.methods as unknown as TokenMethods).now().getTime() + v.oauthAccessTokenExpiresIn * 1000);
   const inserted = await insertDirectGrant(ctx, fields, null, provisional);
-  const { accessToken, expiresIn } = await format.mint(ctx, { grant: inserted, scopes: fields.scopes });
+  const { accessToken, expiresIn } = await format.mint(ctx, { grant: inserted, scopes: fields.scopes, resources: fields.resources });
   const tokenHash = (ctx.methods as unknown as TokenMethods).generateTokenHash(accessToken);
   if (!(await ctx.store.grants.setAccessToken(inserted.id, { tokenHash, expiresIn }))) throw new Error(`grant ${inserted.id} already holds an access token`);
   const grant = { ...inserted, tokenHash, expiresIn };
@@ -133,6 +179,7 @@ async function insertDirectGrant(ctx: OAuthContext, fields: DirectGrantFields, t
     refreshTokenExpiresIn: null,
     redirectUri: null,
     scopes: fields.scopes,
+    resources: fields.resources?.length ? fields.resources : null,
     accessType: 'online',
     codeChallenge: null,
     codeChallengeMethod: null,

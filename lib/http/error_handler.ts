@@ -30,8 +30,10 @@ export function renderJsonError(res: Response, err: OAuthError, realm: string): 
 /**
  * RFC 6750 §3 error for a protected resource. A server-side failure (5xx) says nothing about
  * the token, so it gets no challenge: only the JSON body and, for a 503, `Retry-After`.
+ * `extra` (protectedResource): RFC 9728 §5.1 `resource_metadata`, and the `scope` to ask for
+ * when the error is not insufficient_scope (which names the scope it required).
  */
-export function renderBearerError(res: Response, err: OAuthError, realm: string): void {
+export function renderBearerError(res: Response, err: OAuthError, realm: string, extra: { resource_metadata?: string; scope?: string } = {}): void {
   if (res.headersSent) return;
   setNoCache(res);
   setRetryAfter(res, err);
@@ -42,7 +44,8 @@ export function renderBearerError(res: Response, err: OAuthError, realm: string)
       params.error = err.code;
       params.error_description = err.description === undefined ? undefined : asciiDescription(err.description);
     }
-    if (err.code === 'insufficient_scope') params.scope = err.scope;
+    params.resource_metadata = extra.resource_metadata;
+    params.scope = err.code === 'insufficient_scope' ? err.scope : extra.scope;
     res.setHeader('WWW-Authenticate', challenge('Bearer', params));
   }
   res.status(err.status).json(err.toJSON());

@@ -21,12 +21,28 @@ export interface Grant {
   scopes: string[];
   /** The current access token's scopes when a refresh narrowed them (RFC 6749 §6); null: `scopes`. */
   tokenScopes?: string[] | null;
+  /** RFC 8707 resources the grant is for (`resource_indicators`); null or absent: none named. */
+  resources?: string[] | null;
+  /** The current access token's resources when a token request narrowed them (RFC 8707 §2.2); null: `resources`. */
+  tokenResources?: string[] | null;
   accessType: string;
   codeChallenge: string | null;
   codeChallengeMethod: string | null;
   createdAt: Date | null;
   /** When the grant last issued tokens (code exchange, refresh, direct grant); null before its first. */
   lastUsedAt?: Date | null;
+  /** `oidc`: the authentication request's `nonce` (OpenID Connect Core §3.1.2.1). */
+  nonce?: string | null;
+  /** `oidc`: when the end user authenticated, as the host said at approval. */
+  authTime?: Date | null;
+  /** `oidc`: the `acr` the host reported at approval. */
+  acr?: string | null;
+  /** `oidc`: the `amr` values the host reported at approval. */
+  amr?: string[] | null;
+  /** `oidc`: the `claims` request parameter (§5.5), as JSON. */
+  claims?: string | null;
+  /** `oidc`: the `claims_locales` request parameter's language tags. */
+  claimsLocales?: string[] | null;
   /**
    * Host columns (added by the host's own migration, written through `resourceOwnerParams`):
    * every column of the row that is not one of ours, read back as the driver returns it.
@@ -51,6 +67,8 @@ export interface AccessGrant {
   clientId: string;
   /** The access token's scopes (`tokenScopes` when a refresh narrowed them). */
   scopes: string[];
+  /** The access token's RFC 8707 resources (`tokenResources` when narrowed); `[]`: none named. */
+  resources: string[];
   expiresIn: Date;
   revokedAt: Date | null;
 }
@@ -84,11 +102,19 @@ export function grantFromRow(schema: Schema, row: Record<string, unknown>): Gran
     revokedAt: toDate(row[c.revokedAt]),
     scopes: toList(row[c.scopes]) ?? [],
     tokenScopes: toList(row[c.tokenScopes]),
+    resources: toList(row[c.resources]),
+    tokenResources: toList(row[c.tokenResources]),
     accessType: String(row[c.accessType] ?? 'offline'),
     codeChallenge: toStr(row[c.codeChallenge]),
     codeChallengeMethod: toStr(row[c.codeChallengeMethod]),
     createdAt: toDate(row[c.createdAt]),
     lastUsedAt: toDate(row[c.lastUsedAt]),
+    nonce: toStr(row[c.nonce]),
+    authTime: toDate(row[c.authTime]),
+    acr: toStr(row[c.acr]),
+    amr: toList(row[c.amr]),
+    claims: toStr(row[c.claims]),
+    claimsLocales: toList(row[c.claimsLocales]),
     extra: extraColumns(schema, row),
   };
 }
@@ -102,6 +128,8 @@ export interface TokenFields {
   scopes?: string[];
   /** The new access token's scopes when narrower than the grant's (RFC 6749 §6); null clears them. */
   tokenScopes?: string[] | null;
+  /** The new access token's resources when narrower than the grant's (RFC 8707 §2.2); null clears them. */
+  tokenResources?: string[] | null;
   /** When the tokens are issued: the grant's `lastUsedAt` (grant_management's "last used"). */
   lastUsedAt?: Date;
 }
@@ -142,12 +170,20 @@ export class GrantStore {
       [c.redirectUri]: grant.redirectUri,
       [c.scopes]: fromList(grant.scopes) ?? '',
       [c.tokenScopes]: fromList(grant.tokenScopes),
+      [c.resources]: fromList(grant.resources),
       [c.accessType]: grant.accessType,
       [c.codeChallenge]: grant.codeChallenge,
       [c.codeChallengeMethod]: grant.codeChallengeMethod,
       [c.createdAt]: grant.createdAt,
       [c.lastUsedAt]: grant.lastUsedAt ?? null,
     };
+    // OpenID Connect fields only when set, so a plain OAuth grant's INSERT is unchanged.
+    if (grant.nonce != null) row[c.nonce] = grant.nonce;
+    if (grant.authTime != null) row[c.authTime] = grant.authTime;
+    if (grant.acr != null) row[c.acr] = grant.acr;
+    if (grant.amr != null) row[c.amr] = fromList(grant.amr);
+    if (grant.claims != null) row[c.claims] = grant.claims;
+    if (grant.claimsLocales != null) row[c.claimsLocales] = fromList(grant.claimsLocales);
     // Compiled once per column set (host columns from resourceOwnerParams add to the set).
     const names = Object.keys(row);
     const id = await this.sql.insert(`grants.insert:${names.join(',')}`, (q, p) => q(table).insert(Object.fromEntries(names.map((n, i) => [n, p(i)]))), names.map((n) => row[n]), c.id);
@@ -200,6 +236,8 @@ export class GrantStore {
             this.sql.ref(`${a.table}.${a.columns.clientId}`).as('client_id'),
             this.sql.ref(col(g.columns.scopes)).as('scopes'),
             this.sql.ref(col(g.columns.tokenScopes)).as('token_scopes'),
+            this.sql.ref(col(g.columns.resources)).as('resources'),
+            this.sql.ref(col(g.columns.tokenResources)).as('token_resources'),
             this.sql.ref(col(g.columns.expiresIn)).as('expires_in'),
             this.sql.ref(col(g.columns.revokedAt)).as('revoked_at'),
           ),
@@ -212,6 +250,7 @@ export class GrantStore {
       oauthApplicationId: toId(row.application_id),
       clientId: String(row.client_id),
       scopes: toList(row.token_scopes) ?? toList(row.scopes) ?? [],
+      resources: toList(row.token_resources) ?? toList(row.resources) ?? [],
       expiresIn: toDate(row.expires_in) ?? new Date(0),
       revokedAt: toDate(row.revoked_at),
     };
@@ -426,6 +465,7 @@ export class GrantStore {
     if (t.refreshTokenExpiresIn !== undefined) out[c.refreshTokenExpiresIn] = t.refreshTokenExpiresIn;
     if (t.scopes !== undefined) out[c.scopes] = fromList(t.scopes);
     if (t.tokenScopes !== undefined) out[c.tokenScopes] = fromList(t.tokenScopes);
+    if (t.tokenResources !== undefined) out[c.tokenResources] = fromList(t.tokenResources);
     if (t.lastUsedAt !== undefined) out[c.lastUsedAt] = t.lastUsedAt;
     return out;
   }

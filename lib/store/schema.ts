@@ -73,6 +73,22 @@ export const GRANT_COLUMNS = {
   codeChallenge: 'code_challenge',
   codeChallengeMethod: 'code_challenge_method',
   createdAt: 'created_at',
+  /** `resource_indicators` (schema version 5): the RFC 8707 resources the grant is for, space-separated; NULL: none named. */
+  resources: 'resource',
+  /** The current access token's resources when a token request narrowed them (RFC 8707 §2.2); NULL: `resource`. */
+  tokenResources: 'token_resource',
+  /** `oidc` (schema version 10): the authentication request's `nonce`, echoed in the ID token. */
+  nonce: 'nonce',
+  /** `oidc`: when the end user authenticated (ID token `auth_time`). */
+  authTime: 'auth_time',
+  /** `oidc`: the authentication context class reference the host reported (`acr`). */
+  acr: 'acr',
+  /** `oidc`: the authentication methods the host reported (`amr`), space-separated. */
+  amr: 'amr',
+  /** `oidc`: the `claims` request parameter (OpenID Connect Core §5.5), as JSON. */
+  claims: 'claims',
+  /** `oidc`: the `claims_locales` request parameter, space-separated. */
+  claimsLocales: 'claims_locales',
   /**
    * When the grant last issued tokens (code exchange, refresh, direct grants), written by the
    * statement that writes them; never on a protected request (schema version 9).
