@@ -42,6 +42,14 @@ export interface CreateApplicationInput {
    * `'opaque'`. Default: the server's `oauthAccessTokenFormat` (the column stays NULL).
    */
   accessTokenFormat?: 'jwt' | 'opaque';
+  /** `oidc`: where RP-initiated logout may send the user back (`post_logout_redirect_uri`), checked like redirect URIs. */
+  postLogoutRedirectUris?: string | string[];
+  /**
+   * `oidc`: `'public'` (the same `sub` for every client) or `'pairwise'` (a `sub` per sector
+   * identifier, OpenID Connect Core §8); default: the server's `oidcSubjectType`. A pairwise
+   * client's redirect URIs must share one host, its sector identifier (§8.1).
+   */
+  subjectType?: 'public' | 'pairwise';
 }
 
 export interface CreatedApplication {
@@ -129,8 +137,12 @@ export function checkRedirectUris(caller: string, v: unknown): string[] {
   return uris as string[];
 }
 
+/** The name column's width (lib/migrations/versions.ts): PostgreSQL refuses a longer value, SQLite would keep it. */
+export const APPLICATION_NAME_MAX_LENGTH = 255;
+
 export function checkName(caller: string, name: unknown): string {
   if (typeof name !== 'string' || name.trim() === '') throw new TypeError(`${caller}: name is required`);
+  if (name.length > APPLICATION_NAME_MAX_LENGTH) throw new TypeError(`${caller}: name must be at most ${APPLICATION_NAME_MAX_LENGTH} characters (got ${name.length})`);
   return name;
 }
 
@@ -189,6 +201,28 @@ export function checkAccessTokenFormat(rt: Runtime, caller: string, format: unkn
   return format as string;
 }
 
+/** `oidc`: post-logout redirect URIs, under the rules of redirect URIs (RP-Initiated Logout 1.0 §3.1). */
+export function checkPostLogoutRedirectUris(rt: Runtime, caller: string, v: unknown): string[] {
+  if (v !== undefined && !rt.enabled.has('oidc')) throw new TypeError(`${caller}: postLogoutRedirectUris needs the oidc feature`);
+  try {
+    return checkRedirectUris(caller, v);
+  } catch (e) {
+    throw new TypeError((e as Error).message.replace('redirect URI', 'post-logout redirect URI'));
+  }
+}
+
+/** `oidc`: 'public' or 'pairwise'; a pairwise client's redirect URIs share one host, its sector identifier (OpenID Connect Core §8.1). */
+export function checkSubjectType(rt: Runtime, caller: string, v: unknown, redirectUris: readonly string[] | undefined): string | null {
+  if (v === undefined || v === null) return null;
+  if (!rt.enabled.has('oidc')) throw new TypeError(`${caller}: subjectType needs the oidc feature`);
+  if (v !== 'public' && v !== 'pairwise') throw new TypeError(`${caller}: subjectType must be 'public' or 'pairwise' (got ${JSON.stringify(v)})`);
+  if (v === 'pairwise' && !rt.constant<string | null>('oidcPairwiseSalt')) throw new TypeError(`${caller}: subjectType 'pairwise' needs the oidcPairwiseSalt option`);
+  if (v === 'pairwise' && redirectUris !== undefined && new Set(redirectUris.map((u) => new URL(u).host)).size !== 1) {
+    throw new TypeError(`${caller}: a pairwise client's redirect URIs must all be on one host, its sector identifier (OpenID Connect Core §8.1)`);
+  }
+  return v;
+}
+
 /** RFC 7591 §2: `authorization_code` when grant_types is omitted; `refresh_token` goes with it when enabled. */
 function defaultGrantTypes(rt: Runtime): string[] {
   if (!rt.grantTypes.has('authorization_code')) {
@@ -208,6 +242,8 @@ export async function createApplication(rt: Runtime, input: CreateApplicationInp
   if (input.jwksUri !== undefined) checkJwksUri(caller, input.jwksUri);
   const jwks = input.jwks === undefined ? null : checkJwks(caller, input.jwks);
   const accessTokenFormat = checkAccessTokenFormat(rt, caller, input.accessTokenFormat);
+  const postLogoutRedirectUris = checkPostLogoutRedirectUris(rt, caller, input.postLogoutRedirectUris);
+  const subjectType = checkSubjectType(rt, caller, input.subjectType, redirectUris);
 
   const ctx = systemContext(rt);
   const m = ctx.methods;
@@ -241,6 +277,8 @@ export async function createApplication(rt: Runtime, input: CreateApplicationInp
     softwareVersion: input.softwareVersion ?? null,
     createdAt: m.now(),
     accessTokenFormat,
+    postLogoutRedirectUris,
+    subjectType,
   });
   return { clientId, clientSecret, application };
 }

@@ -128,6 +128,7 @@ describe('oauth_base › applications › update', () => {
     ['an unknown auth method', { tokenEndpointAuthMethod: 'tls_client_auth' }, "applications.update(): client authentication method 'tls_client_auth' is not provided by the enabled features"],
     ['an invalid scope', { scopes: ['a"b'] }, `applications.update(): 'a"b' is not a valid scope (RFC 6749 §3.3)`],
     ['an empty name', { name: ' ' }, 'applications.update(): name is required'],
+    ['a name longer than its column', { name: 'n'.repeat(256) }, 'applications.update(): name must be at most 255 characters (got 256)'],
     ['a field that cannot be changed', { clientSecret: 'x' }, "applications.update(): 'clientSecret' cannot be changed (fields: name, description,"],
   ])('refuses %s with a TypeError and writes nothing', async (_label, changes, message) => {
     const { t } = await setup();

@@ -141,6 +141,7 @@ describe('oauth_base › createApplication', () => {
 
   it.each([
     ['a missing name', { name: '' }, 'createApplication(): name is required'],
+    ['a name longer than its column (PostgreSQL would refuse the row)', { name: 'n'.repeat(256) }, 'createApplication(): name must be at most 255 characters (got 256)'],
     ['a relative redirect URI', { name: 'x', redirectUri: '/cb' }, "createApplication(): redirect URI '/cb' is not an absolute URI"],
     ['a redirect URI with a fragment', { name: 'x', redirectUri: 'https://a.example/cb#frag' }, "createApplication(): redirect URI 'https://a.example/cb#frag' must not have a fragment (RFC 6749 §3.1.2)"],
     ['an invalid scope', { name: 'x', scopes: ['books"read'] }, `createApplication(): 'books"read' is not a valid scope (RFC 6749 §3.3)`],
