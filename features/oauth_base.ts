@@ -4,7 +4,7 @@
  * authorization server metadata document (RFC 8414).
  */
 import type { Request } from 'express';
-import type { OAuthContext } from '../lib/context';
+import type { OAuthContext, TokenContext } from '../lib/context';
 import { defineFeature, method, value, type MethodsOf, type ValuesOf } from '../lib/feature';
 import { OAuthError } from '../lib/errors';
 import { authenticateClient, clientSecretBasic, clientSecretPost, none, supportedAuthMethods } from '../lib/client_auth';
@@ -13,6 +13,8 @@ import { bcryptHash, randomToken, sha256 } from '../lib/crypto';
 import { requireParam } from '../lib/http/params';
 import { deleteApplication, getApplication, listApplications, revokeGrants, rotateClientSecret, updateApplication } from '../lib/client_management';
 import { setNoCache } from '../lib/http/no_cache';
+import { sendMetadata } from '../lib/metadata';
+import type { TokenResponseExtension } from '../lib/tokens';
 import { corsOriginsProblem } from '../lib/http/cors';
 import { OAuthConfigurationError } from '../lib/options';
 import type { LogLevel } from '../lib/log';
@@ -167,6 +169,8 @@ async function tokenRoute(ctx: OAuthContext): Promise<void> {
   const run = async () => {
     await ctx.hook('beforeToken');
     const response = await grant.handler(ctx as never, prepared);
+    // Additions to the response (the ID token of `oidc`), inside the transaction: a failure issues nothing.
+    for (const ext of ctx.runtime.extensions<TokenResponseExtension>('tokenResponse')) await ext.extend(ctx as TokenContext, response);
     await ctx.hook('afterToken');
     return response;
   };
@@ -178,16 +182,7 @@ async function tokenRoute(ctx: OAuthContext): Promise<void> {
 
 /** GET /.well-known/oauth-authorization-server: built from what is enabled (RFC 8414 §3). */
 async function metadataRoute(ctx: OAuthContext): Promise<void> {
-  const doc: Record<string, unknown> = {};
-  for (const [key, fn] of ctx.runtime.metadata) {
-    const v = fn(ctx);
-    if (v === undefined || v === null) continue;
-    const prev = doc[key];
-    doc[key] = Array.isArray(prev) && Array.isArray(v) ? [...new Set([...prev, ...v])] : v;
-  }
-  // A derived issuer comes from Host: a shared cache must not serve one client's document to another.
-  ctx.res.setHeader('Cache-Control', ctx.runtime.issuerConfigured ? ctx.values.oauthMetadataCacheControl : 'no-store');
-  ctx.res.status(200).json(doc);
+  sendMetadata(ctx);
 }
 
 /**

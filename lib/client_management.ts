@@ -9,6 +9,8 @@
 import type { OAuthContext } from './context';
 import {
   checkAccessTokenFormat,
+  checkPostLogoutRedirectUris,
+  checkSubjectType,
   checkAuthMethods,
   checkGrantTypes,
   checkJwks,
@@ -71,6 +73,10 @@ export interface UpdateApplicationInput {
   softwareId?: string | null;
   softwareVersion?: string | null;
   accessTokenFormat?: CreateApplicationInput['accessTokenFormat'] | null;
+  /** `oidc`: the post-logout redirect URIs (RP-Initiated Logout 1.0). */
+  postLogoutRedirectUris?: string | string[];
+  /** `oidc`: 'public' | 'pairwise'; null: the server's `oidcSubjectType`. */
+  subjectType?: CreateApplicationInput['subjectType'] | null;
 }
 
 /** Options of `applications.rotateSecret()`. */
@@ -318,6 +324,7 @@ function applicationInfo(ctx: OAuthContext, app: Application): ApplicationInfo {
 const UPDATABLE: readonly (keyof UpdateApplicationInput)[] = [
   'name', 'description', 'homepageUrl', 'redirectUri', 'scopes', 'tokenEndpointAuthMethod', 'grantTypes', 'responseTypes', 'responseModes',
   'jwks', 'jwksUri', 'logoUri', 'tosUri', 'policyUri', 'contacts', 'softwareId', 'softwareVersion', 'accessTokenFormat',
+  'postLogoutRedirectUris', 'subjectType',
 ];
 
 /** The changes as store fields, each checked as `createApplication()` checks it. */
@@ -347,6 +354,8 @@ function validateChanges(ctx: OAuthContext, caller: string, changes: UpdateAppli
   if (c.jwksUri !== undefined) out.jwksUri = c.jwksUri === null ? null : checkJwksUri(caller, c.jwksUri);
   if (c.jwks !== undefined) out.jwks = c.jwks === null ? null : checkJwks(caller, c.jwks);
   if (c.accessTokenFormat !== undefined) out.accessTokenFormat = checkAccessTokenFormat(rt, caller, c.accessTokenFormat);
+  if (c.postLogoutRedirectUris !== undefined) out.postLogoutRedirectUris = checkPostLogoutRedirectUris(rt, caller, c.postLogoutRedirectUris);
+  if (c.subjectType !== undefined) out.subjectType = checkSubjectType(rt, caller, c.subjectType, out.redirectUris);
   out.description = text('description', c.description);
   out.homepageUrl = text('homepageUrl', c.homepageUrl);
   out.logoUri = text('logoUri', c.logoUri);

@@ -9,11 +9,11 @@ import tokenRevocation from '../features/token_revocation';
 import tokenIntrospection from '../features/token_introspection';
 import jwks from '../features/jwks';
 import jwtAccessTokens from '../features/jwt_access_tokens';
-import grantManagement from '../features/grant_management';
 import dynamicClientRegistration from '../features/dynamic_client_registration';
 import grantManagement from '../features/grant_management';
 import resourceIndicators from '../features/resource_indicators';
 import clientIdMetadataDocuments from '../features/client_id_metadata_documents';
+import oidc from '../features/oidc';
 
 export const FEATURES = {
   oauth_base: oauthBase,
@@ -26,11 +26,11 @@ export const FEATURES = {
   token_introspection: tokenIntrospection,
   jwks,
   jwt_access_tokens: jwtAccessTokens,
-  grant_management: grantManagement,
   dynamic_client_registration: dynamicClientRegistration,
   grant_management: grantManagement,
   resource_indicators: resourceIndicators,
   client_id_metadata_documents: clientIdMetadataDocuments,
+  oidc,
 } as const;
 
 export type Features = typeof FEATURES;

@@ -36,5 +36,7 @@ export type { FeatureId } from './features';
 export type { OAuthLogger } from './log';
 export { OAuthConfigurationError } from './options';
 export type { TokenResponse } from './feature';
+export { STANDARD_SCOPE_CLAIMS } from './claims';
 export { interpolate, requestedLocales, TRANSLATIONS, type TranslationTable, type TranslationVars } from './translate';
 export { PROMPT_VALUES, type AuthorizationLoginExtension, type FreshLoginReason, type Prompt } from './prompt';
+export type { AccountClaimsOptions, AuthenticationContext, SubjectType } from '../features/oidc';

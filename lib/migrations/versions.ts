@@ -156,6 +156,15 @@ export const VERSIONS: readonly SchemaVersion[] = [
     // is a scan of every grant.
     tables: { grants: () => ({ columns: { lastUsedAt: ts }, index: [['accountId', 'oauthApplicationId']] }) },
   },
+  {
+    version: 10,
+    name: 'openid_connect',
+    description: 'OpenID Connect: grants keep nonce, auth_time, acr, amr, the claims request and claims_locales; applications get post_logout_redirect_uris and subject_type',
+    tables: {
+      applications: () => ({ columns: { postLogoutRedirectUris: text, subjectType: (t, n) => void t.string(n, 16) } }),
+      grants: () => ({ columns: { nonce: str, authTime: ts, acr: str, amr: str, claims: text, claimsLocales: str } }),
+    },
+  },
   // ── The next version goes here: `version: 5`, and so on. The versions are 1…n without gaps
   // (spec/lib/migrations.spec.ts), a released version is never edited, and a new column is
   // nullable or has a default.

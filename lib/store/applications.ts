@@ -38,6 +38,10 @@ export interface Application {
   previousClientSecretHash: string | null;
   /** When the previous secret stops being accepted (compared with `ctx.now()`). */
   previousClientSecretExpiresAt: Date | null;
+  /** `oidc`: registered post-logout redirect URIs (RP-Initiated Logout 1.0 §3). */
+  postLogoutRedirectUris: string[];
+  /** `oidc`: 'public' | 'pairwise' (OpenID Connect Core §8); null: the server's `oidcSubjectType`. */
+  subjectType: string | null;
   /**
    * `client_id_metadata_documents`: SHA-256 of the registration read from the document its
    * `client_id` URL serves; null for every other client (so non-null marks such a client).
@@ -45,9 +49,11 @@ export interface Application {
   metadataDocumentHash: string | null;
 }
 
-export type NewApplication = Omit<Application, 'id' | 'createdAt' | 'accessTokenFormat' | 'previousClientSecretHash' | 'previousClientSecretExpiresAt' | 'metadataDocumentHash'> & {
+export type NewApplication = Omit<Application, 'id' | 'createdAt' | 'accessTokenFormat' | 'previousClientSecretHash' | 'previousClientSecretExpiresAt' | 'postLogoutRedirectUris' | 'subjectType' | 'metadataDocumentHash'> & {
   createdAt: Date;
   accessTokenFormat?: string | null;
+  postLogoutRedirectUris?: string[];
+  subjectType?: string | null;
   metadataDocumentHash?: string | null;
 };
 
@@ -57,7 +63,7 @@ export type ApplicationChanges = Partial<
     Application,
     | 'name' | 'description' | 'homepageUrl' | 'redirectUris' | 'scopes' | 'tokenEndpointAuthMethods' | 'grantTypes' | 'responseTypes' | 'responseModes'
     | 'jwks' | 'jwksUri' | 'logoUri' | 'tosUri' | 'policyUri' | 'contacts' | 'softwareId' | 'softwareVersion' | 'accessTokenFormat'
-    | 'metadataDocumentHash'
+    | 'postLogoutRedirectUris' | 'subjectType' | 'metadataDocumentHash'
   >
 >;
 
@@ -98,6 +104,8 @@ export function applicationFromRow(schema: Schema, row: Record<string, unknown>)
     accessTokenFormat: toStr(row[c.accessTokenFormat]),
     previousClientSecretHash: toStr(row[c.previousClientSecretHash]),
     previousClientSecretExpiresAt: toDate(row[c.previousClientSecretExpiresAt]),
+    postLogoutRedirectUris: toList(row[c.postLogoutRedirectUris]) ?? [],
+    subjectType: toStr(row[c.subjectType]),
     metadataDocumentHash: toStr(row[c.metadataDocumentHash]),
   };
 }
@@ -130,6 +138,8 @@ export class ApplicationStore {
       accessTokenFormat: app.accessTokenFormat ?? null,
       previousClientSecretHash: null,
       previousClientSecretExpiresAt: null,
+      postLogoutRedirectUris: app.postLogoutRedirectUris ?? [],
+      subjectType: app.subjectType ?? null,
       metadataDocumentHash: app.metadataDocumentHash ?? null,
       id,
     };
@@ -179,6 +189,8 @@ export class ApplicationStore {
       [c.softwareVersion]: app.softwareVersion,
       [c.createdAt]: app.createdAt,
       [c.accessTokenFormat]: app.accessTokenFormat ?? null,
+      [c.postLogoutRedirectUris]: fromList(app.postLogoutRedirectUris),
+      [c.subjectType]: app.subjectType ?? null,
       [c.metadataDocumentHash]: app.metadataDocumentHash ?? null,
     };
   }
@@ -226,6 +238,8 @@ export class ApplicationStore {
     put(c.softwareId, changes.softwareId);
     put(c.softwareVersion, changes.softwareVersion);
     put(c.accessTokenFormat, changes.accessTokenFormat);
+    put(c.postLogoutRedirectUris, changes.postLogoutRedirectUris === undefined ? undefined : fromList(changes.postLogoutRedirectUris));
+    put(c.subjectType, changes.subjectType);
     put(c.metadataDocumentHash, changes.metadataDocumentHash);
     const names = Object.keys(set);
     if (names.length === 0) return (await this.findById(id)) !== undefined;

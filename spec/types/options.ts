@@ -2,6 +2,7 @@
  * Compile-only type tests (style.md §7.3, jose's test-d): `npm run typecheck` compiles this
  * file; every `@ts-expect-error` must meet an error, every other line must compile.
  */
+import { STANDARD_SCOPE_CLAIMS } from '../../lib';
 import knex from 'knex';
 import { oauth, OAuthError, type Application, type OAuthAuthorization, type OAuthContext } from '../../lib';
 
@@ -102,3 +103,25 @@ oauth({ db, beforeToken: true });
 
 // @ts-expect-error the db is required
 oauth({ enable: ['refresh'] });
+
+// oidc: values, methods, hooks and routes of OpenID Connect, with contextual types.
+oauth({
+  db,
+  enable: ['oidc'],
+  oidcRequireNonce: (ctx) => ctx.application?.clientId !== 'legacy',
+  oidcSubjectType: 'pairwise',
+  oidcPairwiseSalt: 'a-secret-of-at-least-thirty-two-characters',
+  oidcScopeClaims: { ...STANDARD_SCOPE_CLAIMS, employee: ['employee_id'] },
+  accountClaims: async (_ctx, accountId, names, { locales }) => ({ name: accountId, names, locales }),
+  accountSubject: async (_ctx, accountId) => `user-${accountId}`,
+  accountAuthenticationContext: async () => ({ acr: 'urn:example:loa:2', amr: ['pwd'] }),
+  logoutAccount: async () => undefined,
+  afterLogout: async () => undefined,
+  endSessionRoute: 'logout',
+});
+
+// @ts-expect-error oidcSubjectType is 'public' or 'pairwise'
+oauth({ db, enable: ['oidc'], oidcSubjectType: 'secret' });
+
+// @ts-expect-error accountClaims resolves with an object of claims
+oauth({ db, enable: ['oidc'], accountClaims: async () => 'alice' });
