@@ -20,6 +20,8 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { oauth, type OAuthRouter } from '../lib';
 import { constantTimeEqual, randomToken, sha256 } from '../lib/crypto';
+import { generateKeyPairSync } from 'node:crypto';
+import { createRemoteJWKSet, jwtVerify, type JWK } from 'jose';
 
 /** The grants page of `grant_management` (its default `oauthGrantsRoute`, the router mounted at the root). */
 const GRANTS_PATH = '/oauth-grants';
@@ -33,13 +35,14 @@ export const DEMO_FEATURES = [
   'token_revocation',
   'token_introspection',
   'grant_management',
+  'oidc',
 ] as const;
 
-/** The scopes of the demo client; `/api/me` requires `profile`. */
-const DEMO_SCOPES = ['profile', 'email'];
+/** The scopes of the demo client: `openid` makes it an OpenID Connect login (ID token, userinfo); `/api/me` requires `profile`. */
+const DEMO_SCOPES = ['openid', 'profile', 'email'];
 
 /** What the consent and grants pages say each demo scope gives (`oauthScopeDescriptions`). */
-const DEMO_SCOPE_DESCRIPTIONS = { profile: 'See your name and username', email: 'See your email address' };
+const DEMO_SCOPE_DESCRIPTIONS = { openid: 'Sign you in with your demo account', profile: 'See your name and username', email: 'See your email address' };
 
 export interface DemoUser {
   id: string;
@@ -91,7 +94,7 @@ export interface Demo {
 /** What the demo client keeps in the browser's session. */
 interface ClientState {
   /** The authorization request in flight: RFC 6749 §10.12 state and the RFC 7636 verifier. */
-  pending?: { state: string; verifier: string };
+  pending?: { state: string; verifier: string; nonce: string };
   /** The live tokens; dropped once revoked or replaced by a new authorization response. */
   tokens?: { accessToken: string; refreshToken?: string; tokenType: string; expiresIn?: number; scope?: string; obtainedAt: string };
   /** What the last Revoke revoked, after which the client discarded its tokens (RFC 7009 §2.2). */
@@ -99,6 +102,9 @@ interface ClientState {
   /** The last `/api/me` answer; `revokedToken` when it was asked with the access token just revoked. */
   me?: { status: number; body: unknown; revokedToken?: boolean };
   introspection?: { status: number; body: unknown };
+  /** OpenID Connect: the claims of the last ID token (verified), and the userinfo answer. */
+  idToken?: Record<string, unknown>;
+  userinfo?: { status: number; body: unknown };
   message?: string;
   error?: string;
 }
@@ -119,6 +125,8 @@ interface Metadata {
   introspection_endpoint?: string;
   grant_types_supported?: string[];
   authorization_response_iss_parameter_supported?: boolean;
+  jwks_uri?: string;
+  userinfo_endpoint?: string;
 }
 
 /** Builds the demo app and listens; resolves once the schema exists and the client is seeded. */
@@ -152,6 +160,9 @@ export async function createDemoApp(options: DemoOptions = {}): Promise<Demo> {
     oauthScopeDescriptions: DEMO_SCOPE_DESCRIPTIONS,
     // RFC 7662 §2.2 `username`: only the host knows its accounts' login names.
     introspectionUsername: async (ctx, grant, application) => (grant.accountId === user.id ? user.username : ctx.super.introspectionUsername(grant, application)),
+    // OpenID Connect: ID tokens signed with a key made for this process, and the demo user's claims.
+    oauthJwtKeys: [{ key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }) as JWK, alg: 'ES256' }],
+    accountClaims: async (_ctx, accountId) => (accountId === user.id ? { name: user.name, preferred_username: user.username, email: user.email, email_verified: true } : {}),
   });
   await auth.migrate();
   const client = await seedClient(auth, origin, options);
@@ -296,8 +307,25 @@ function mountDemoClient(app: Express, form: express.RequestHandler, origin: str
     call(url, { method: 'POST', headers: { authorization: basicAuth, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(params).toString() });
   const callApi = (accessToken: string) => call(`${origin}/api/me`, { headers: { authorization: `Bearer ${accessToken}` } });
 
-  async function storeTokens(s: ClientState, body: unknown): Promise<void> {
-    const t = body as { access_token: string; refresh_token?: string; token_type: string; expires_in?: number; scope?: string };
+  /**
+   * OpenID Connect Core §3.1.3.7: the ID token's signature (the server's jwks_uri), iss, aud, exp,
+   * and the nonce of this browser's request (a refresh's ID token has none, §12.2, and keeps `sub`).
+   */
+  async function verifyIdToken(s: ClientState, idToken: string, nonce: string | undefined): Promise<Record<string, unknown>> {
+    const meta = await discover();
+    if (!meta.jwks_uri) throw new Error('an ID token, but no jwks_uri to verify it with');
+    const { payload } = await jwtVerify(idToken, (jwks ??= createRemoteJWKSet(new URL(meta.jwks_uri))), { issuer: meta.issuer, audience: client.clientId });
+    if (nonce !== undefined && payload.nonce !== nonce) throw new Error('ID token nonce mismatch');
+    if (nonce === undefined && s.idToken && payload.sub !== s.idToken.sub) throw new Error('the refreshed ID token names another user');
+    return payload as Record<string, unknown>;
+  }
+  let jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
+
+  async function storeTokens(s: ClientState, body: unknown, nonce?: string): Promise<void> {
+    const t = body as { access_token: string; refresh_token?: string; token_type: string; expires_in?: number; scope?: string; id_token?: string };
+    const meta = await discover();
+    s.idToken = t.id_token ? await verifyIdToken(s, t.id_token, nonce) : undefined;
+    s.userinfo = t.id_token && meta.userinfo_endpoint ? await call(meta.userinfo_endpoint, { headers: { authorization: `Bearer ${t.access_token}` } }) : undefined;
     s.tokens = {
       accessToken: t.access_token,
       // With rotation a refresh answer carries the new refresh token; with policy 'none' it has none, so keep the old one.
@@ -345,7 +373,7 @@ function mountDemoClient(app: Express, form: express.RequestHandler, origin: str
     action('Log in', async (_req, s) => {
       const meta = await discover();
       if (!meta.authorization_endpoint) throw new Error('the server does not offer the authorization code grant');
-      const pending = { state: randomToken(16), verifier: randomToken(32) };
+      const pending = { state: randomToken(16), verifier: randomToken(32), nonce: randomToken(16) };
       s.pending = pending;
       const url = new URL(meta.authorization_endpoint);
       url.search = new URLSearchParams({
@@ -356,6 +384,7 @@ function mountDemoClient(app: Express, form: express.RequestHandler, origin: str
         state: pending.state,
         code_challenge: sha256(pending.verifier), // S256: base64url(SHA-256(verifier))
         code_challenge_method: 'S256',
+        nonce: pending.nonce, // OpenID Connect Core §3.1.2.1: echoed in the ID token
       }).toString();
       return url.toString();
     }),
@@ -374,6 +403,8 @@ function mountDemoClient(app: Express, form: express.RequestHandler, origin: str
       s.revoked = undefined;
       s.me = undefined;
       s.introspection = undefined;
+      s.idToken = undefined;
+      s.userinfo = undefined;
       const meta = await discover();
       // RFC 9207 §2.4: the response must come from the server the request went to.
       if (q.iss !== undefined || meta.authorization_response_iss_parameter_supported) {
@@ -383,7 +414,7 @@ function mountDemoClient(app: Express, form: express.RequestHandler, origin: str
       if (typeof q.code !== 'string') throw new Error('no code in the response');
       const res = await post(meta.token_endpoint, { grant_type: 'authorization_code', code: q.code, redirect_uri: client.redirectUri, code_verifier: pending.verifier });
       if (res.status !== 200) throw new Error(`token endpoint answered ${res.status} ${pretty(res.body)}`);
-      await storeTokens(s, res.body);
+      await storeTokens(s, res.body, pending.nonce);
       s.message = 'Logged in: code exchanged for tokens.';
     }),
   );
@@ -423,6 +454,8 @@ function mountDemoClient(app: Express, form: express.RequestHandler, origin: str
       s.tokens = undefined;
       s.revoked = what;
       s.introspection = undefined;
+      s.idToken = undefined;
+      s.userinfo = undefined;
       s.me = { ...(await callApi(revokedAccessToken)), revokedToken: true };
       s.message = `Revoked the ${what}. The client discarded its tokens.`;
     }),
@@ -498,6 +531,8 @@ async function seedClient(auth: OAuthRouter, origin: string, options: DemoOption
     try {
       const saved = JSON.parse(readFileSync(options.clientFile, 'utf8')) as Partial<DemoClient>;
       if (typeof saved.clientId === 'string' && typeof saved.clientSecret === 'string' && saved.redirectUri === redirectUri) {
+        // A client saved by an older demo may lack a scope the demo asks for now (openid).
+        await auth.applications.update(saved.clientId, { scopes: DEMO_SCOPES });
         return { clientId: saved.clientId, clientSecret: saved.clientSecret, redirectUri };
       }
     } catch {

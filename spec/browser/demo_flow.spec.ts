@@ -57,7 +57,7 @@ function meAnswer(grantId: unknown, expiresAt: unknown) {
     accountId: '1',
     clientId: demo.client.clientId,
     applicationId: 1,
-    scopes: ['profile', 'email'],
+    scopes: ['openid', 'profile', 'email'],
     grantId,
     expiresAt,
     user: { id: '1', username: 'demo', name: 'Demo User', email: 'demo@example.com' },
@@ -82,8 +82,8 @@ describe('browser › demo flow', () => {
     // Back at /authorize: the consent page names the client and describes the scopes (oauthScopeDescriptions).
     await page.waitForURL((u) => u.pathname === '/authorize');
     expect(await page.locator('main').textContent()).toContain('The application Demo client would like to access your data');
-    expect(await page.locator('ul.scopes li .scope-description').allTextContents()).toEqual(['See your name and username', 'See your email address']);
-    expect(await page.locator('ul.scopes li .scope').allTextContents()).toEqual(['profile', 'email']);
+    expect(await page.locator('ul.scopes li .scope-description').allTextContents()).toEqual(['Sign you in with your demo account', 'See your name and username', 'See your email address']);
+    expect(await page.locator('ul.scopes li .scope').allTextContents()).toEqual(['openid', 'profile', 'email']);
     await page.locator('#approve').click();
 
     await page.waitForURL((u) => u.pathname === '/client');
@@ -93,7 +93,11 @@ describe('browser › demo flow', () => {
     refreshToken = await text('#refresh-token');
     expect(accessToken).toMatch(TOKEN);
     expect(refreshToken).toMatch(TOKEN);
-    expect(await text('#scope')).toBe('profile email');
+    expect(await text('#scope')).toBe('openid profile email');
+    // OpenID Connect: the client verified the ID token and shows its claims, and the userinfo answer.
+    expect(JSON.parse(await text('#id-token-claims'))).toMatchObject({ iss: demo.origin, sub: '1', aud: demo.client.clientId, nonce: expect.any(String), at_hash: expect.any(String) });
+    expect(await text('#userinfo-status')).toBe('200');
+    expect(JSON.parse(await text('#userinfo-body'))).toEqual({ sub: '1', name: 'Demo User', preferred_username: 'demo', email: 'demo@example.com', email_verified: true });
     expect(await text('#me-status')).toBe('200');
     const shown = JSON.parse(await text('#me-body')) as { grantId: number; expiresAt: string };
     expect(shown).toEqual(meAnswer(expect.any(Number), expect.any(String)));
@@ -176,7 +180,11 @@ describe('browser › demo flow', () => {
     await page.getByRole('link', { name: 'your authorized applications' }).click();
     await page.waitForURL((u) => u.pathname === '/oauth-grants');
     expect(await page.locator('li.application h2').allTextContents()).toEqual(['Demo client']);
-    expect(await page.locator('li.application ul.scopes li').allTextContents()).toEqual(['See your name and username (profile)', 'See your email address (email)']);
+    expect(await page.locator('li.application ul.scopes li').allTextContents()).toEqual([
+      'Sign you in with your demo account (openid)',
+      'See your name and username (profile)',
+      'See your email address (email)',
+    ]);
     expect(await page.locator('li.application time.last-used-at').count()).toBe(1);
     await page.getByRole('button', { name: 'Revoke access for Demo client' }).click();
     await page.waitForURL((u) => u.pathname === '/oauth-grants' && u.searchParams.has('revoked'));
