@@ -43,6 +43,13 @@ describe('oidc › discovery', () => {
     expect(oidc.body).toEqual(oauth.body);
   });
 
+  it('is a public document for browser-based relying parties (CORS, like the RFC 8414 document)', async () => {
+    const t = await oidcApp();
+    const res = await t.agent.get(t.path('/.well-known/openid-configuration')).set('Origin', 'https://spa.example');
+    expect(res.status).toBe(200);
+    expect(res.headers['access-control-allow-origin']).toBe('*');
+  });
+
   it('advertises pairwise when a salt is configured', async () => {
     const t = await oidcApp({ oidcPairwiseSalt: 'a-pairwise-salt-of-32-characters!!' });
     expect((await t.agent.get(t.path('/.well-known/openid-configuration'))).body.subject_types_supported).toEqual(['public', 'pairwise']);

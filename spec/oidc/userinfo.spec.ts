@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
+import { decodeJwt } from 'jose';
 import { closeAll } from '../support/build_app';
 import { codeFlow, oidcApp, tokenRequest, type OidcApp } from './support';
 
@@ -15,8 +16,8 @@ const CLAIMS = {
   secret_note: 'not asked for',
 };
 
-function claimsApp(options: Record<string, unknown> = {}): Promise<OidcApp> {
-  return oidcApp({ accountClaims: async () => CLAIMS, ...options });
+function claimsApp(options: Record<string, unknown> = {}, clientInput: Record<string, unknown> = {}): Promise<OidcApp> {
+  return oidcApp({ accountClaims: async () => CLAIMS, ...options }, clientInput);
 }
 
 const userinfo = (t: OidcApp, token?: string) => {
@@ -56,6 +57,14 @@ describe('oidc › userinfo', () => {
     const t = await claimsApp();
     const { access_token } = (await codeFlow(t, { scope: 'openid' })).body;
     expect((await userinfo(t, access_token)).body).toEqual({ sub: 'alice' });
+  });
+
+  it('answers the same pairwise sub as the ID token', async () => {
+    const t = await claimsApp({ oidcPairwiseSalt: 'a-pairwise-salt-of-32-characters!!' }, { subjectType: 'pairwise' });
+    const body = (await codeFlow(t, { scope: 'openid' })).body;
+    const sub = (await userinfo(t, body.access_token)).body.sub;
+    expect(sub).not.toBe('alice');
+    expect(decodeJwt(body.id_token).sub).toBe(sub);
   });
 
   it('without a token: 401 and a Bearer challenge without an error code (RFC 6750 §3.1)', async () => {
