@@ -46,7 +46,11 @@ const values = {
     'The initial access token POST /register requires as `Authorization: Bearer` (RFC 7591 §3), compared in constant time; null: open registration (unless `registrationInitialAccessTokenValid` says otherwise).',
     'nullable-string',
   ),
-  oauthRegistrationGrantTypes: value<string[] | null>(null, 'Grant types a client may register; null: every grant type of the enabled features.', 'nullable-array'),
+  oauthRegistrationGrantTypes: value<string[] | null>(
+    ['authorization_code', 'refresh_token'],
+    "Grant types a client may register (of the enabled features'). By default the ones a user consents to: a self-registered client given `client_credentials` could mint tokens for any registrable scope with no user at all, and one given the JWT-bearer grant could assert any account with its own keys. null: every grant type of the enabled features (with an initial access token, or a `beforeRegister` policy).",
+    'nullable-array',
+  ),
   oauthRegistrationDefaultScopes: value<string[] | null>(
     null,
     'Scopes of a client registered without `scope`; null: `oauthApplicationScopes` (every scope the server knows). A registered `scope` must be within `oauthApplicationScopes` when that is set.',

@@ -62,7 +62,7 @@ const CASES: [string, unknown, string, string][] = [
 describe('dynamic_client_registration › bad input (RFC 7591 §3.2.2)', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await buildApp({ enable: FEATURES, oauthApplicationScopes: ['books.read', 'books.write'] });
+    t = await buildApp({ enable: FEATURES, oauthApplicationScopes: ['books.read', 'books.write'], oauthRegistrationGrantTypes: null });
   });
   const count = async () => Number(((await t.db('oauth_applications').count({ n: '*' })) as [{ n: number | string }])[0].n);
 

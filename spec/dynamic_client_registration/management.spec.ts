@@ -15,7 +15,7 @@ type Registered = { client_id: string; client_secret?: string; registration_acce
 describe('dynamic_client_registration › management (RFC 7592)', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await buildApp({ enable: FEATURES, issuer: `${ISSUER}${MOUNT}`, oauthApplicationScopes: ['books.read', 'books.write'] });
+    t = await buildApp({ enable: FEATURES, issuer: `${ISSUER}${MOUNT}`, oauthApplicationScopes: ['books.read', 'books.write'], oauthRegistrationGrantTypes: null });
   });
   const register = async (body: Record<string, unknown> = {}): Promise<Registered> => {
     const res = await request(t.app).post(t.path('/register')).send({ redirect_uris: ['https://client.example/cb'], client_name: 'Managed', ...body });

@@ -17,7 +17,7 @@ async function countApps(t: TestApp): Promise<number> {
 describe('dynamic_client_registration › registration', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await buildApp({ enable: FEATURES, issuer: `${ISSUER}${MOUNT}`, oauthApplicationScopes: ['books.read', 'books.write'] });
+    t = await buildApp({ enable: FEATURES, issuer: `${ISSUER}${MOUNT}`, oauthApplicationScopes: ['books.read', 'books.write'], oauthRegistrationGrantTypes: null });
   });
   const register = (body: unknown) => request(t.app).post(t.path('/register')).set('Content-Type', 'application/json').send(JSON.stringify(body));
 
@@ -82,6 +82,19 @@ describe('dynamic_client_registration › registration', () => {
     const token = await request(t.app).post(t.path('/token')).type('form').send({ grant_type: 'client_credentials', client_id: res.body.client_id, client_secret: res.body.client_secret, scope: 'books.read' });
     expect(token.status).toBe(200);
     expect(token.body.scope).toBe('books.read');
+  });
+
+  it('by default lets a client register only the grants a user consents to: client_credentials is refused, and nothing is written', async () => {
+    const u = await buildApp({ enable: FEATURES, oauthApplicationScopes: ['books.read'] });
+    const before = (await u.db('oauth_applications').count({ n: '*' })) as [{ n: number | string }];
+    const res = await request(u.app).post(u.path('/register')).send({ grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_post', scope: 'books.read' });
+    expectError(res, 400, { error: 'invalid_client_metadata', error_description: "grant_types: 'client_credentials' is not supported (supported: authorization_code, refresh_token)" });
+    const after = (await u.db('oauth_applications').count({ n: '*' })) as [{ n: number | string }];
+    expect(Number(after[0].n)).toBe(Number(before[0].n));
+    const meta = await request(u.app).get(u.path('/.well-known/oauth-authorization-server'));
+    expect(meta.body.grant_types_supported).toContain('client_credentials'); // the server still serves it to clients it registered itself
+    const ok = await request(u.app).post(u.path('/register')).send({ redirect_uris: ['https://client.example/cb'], grant_types: ['authorization_code', 'refresh_token'] });
+    expect(ok.status).toBe(201);
   });
 
   it('ignores unknown members and software_statement (RFC 7591 §2, §3.1.1)', async () => {
