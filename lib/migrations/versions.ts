@@ -149,7 +149,7 @@ export const VERSIONS: readonly SchemaVersion[] = [
     tables: { applications: () => ({ columns: { metadataDocumentHash: (t, n) => void t.string(n, 64) } }) },
   },
   {
-    version: 9,
+    version: 8,
     name: 'grant_last_used',
     description: "Grants: when the grant last issued tokens (grant_management's \"last used\"), and an index on (account_id, oauth_application_id) for an account's grants",
     // The account's grants page lists and revokes by account (and client): without the index each
@@ -157,7 +157,7 @@ export const VERSIONS: readonly SchemaVersion[] = [
     tables: { grants: () => ({ columns: { lastUsedAt: ts }, index: [['accountId', 'oauthApplicationId']] }) },
   },
   {
-    version: 10,
+    version: 9,
     name: 'openid_connect',
     description: 'OpenID Connect: grants keep nonce, auth_time, acr, amr, the claims request and claims_locales; applications get post_logout_redirect_uris and subject_type',
     tables: {
@@ -165,7 +165,7 @@ export const VERSIONS: readonly SchemaVersion[] = [
       grants: () => ({ columns: { nonce: str, authTime: ts, acr: str, amr: str, claims: text, claimsLocales: str } }),
     },
   },
-  // ── The next version goes here: `version: 5`, and so on. The versions are 1…n without gaps
+  // ── The next version goes here: `version: 10`, and so on. The versions are 1…n without gaps
   // (spec/lib/migrations.spec.ts), a released version is never edited, and a new column is
   // nullable or has a default.
 ];

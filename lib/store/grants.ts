@@ -369,7 +369,7 @@ export class GrantStore {
   /**
    * The scopes an account has granted an application through the authorization code flow
    * and not revoked since, all grants together (remembered consent, lib/consent.ts). One query
-   * grouped by scope set on the (account_id, oauth_application_id) index of schema version 9;
+   * grouped by scope set on the (account_id, oauth_application_id) index of schema version 8;
    * null when there is no such grant. Inside a transaction only (several rows).
    */
   async consentedScopes(accountId: string, applicationId: number): Promise<string[] | null> {
@@ -393,7 +393,7 @@ export class GrantStore {
    * The applications an account has live grants with (not revoked), each with its grants
    * combined: one query grouped by application and scope set (an account has few of either,
    * however many grants), merged here. By application name. Inside a transaction only (several
-   * rows). Uses the (account_id, oauth_application_id) index of schema version 9.
+   * rows). Uses the (account_id, oauth_application_id) index of schema version 8.
    */
   async listApplicationsOfAccount(accountId: string, limit = 1000): Promise<AccountApplicationGrants[]> {
     const g = this.schema.grants;

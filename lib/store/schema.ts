@@ -47,9 +47,9 @@ export const APPLICATION_COLUMNS = {
    * whose registration its `client_id` URL serves.
    */
   metadataDocumentHash: 'metadata_document_hash',
-  /** `oidc`: registered RP-initiated logout redirect URIs, space-separated (schema version 10). */
+  /** `oidc`: registered RP-initiated logout redirect URIs, space-separated (schema version 9). */
   postLogoutRedirectUris: 'post_logout_redirect_uris',
-  /** `oidc`: 'public' | 'pairwise' (OpenID Connect Core §8); NULL: the server's `oidcSubjectType` (schema version 10). */
+  /** `oidc`: 'public' | 'pairwise' (OpenID Connect Core §8); NULL: the server's `oidcSubjectType` (schema version 9). */
   subjectType: 'subject_type',
 } as const;
 
@@ -77,7 +77,7 @@ export const GRANT_COLUMNS = {
   resources: 'resource',
   /** The current access token's resources when a token request narrowed them (RFC 8707 §2.2); NULL: `resource`. */
   tokenResources: 'token_resource',
-  /** `oidc` (schema version 10): the authentication request's `nonce`, echoed in the ID token. */
+  /** `oidc` (schema version 9): the authentication request's `nonce`, echoed in the ID token. */
   nonce: 'nonce',
   /** `oidc`: when the end user authenticated (ID token `auth_time`). */
   authTime: 'auth_time',
@@ -91,7 +91,7 @@ export const GRANT_COLUMNS = {
   claimsLocales: 'claims_locales',
   /**
    * When the grant last issued tokens (code exchange, refresh, direct grants), written by the
-   * statement that writes them; never on a protected request (schema version 9).
+   * statement that writes them; never on a protected request (schema version 8).
    */
   lastUsedAt: 'last_used_at',
 } as const;
