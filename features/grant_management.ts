@@ -124,8 +124,8 @@ async function grantsRoute(ctx: OAuthContext): Promise<void> {
     ctx.res.status(200).json({ applications: listed.map(toJson), csrf_token: csrfToken });
     return;
   }
-  const notice = await revokedNotice(ctx, listed);
-  renderGrantsPage(ctx, accountId, listed, csrfToken, { notice });
+  const notice = await revokedNotice(ctx, accountId, listed);
+  renderGrantsPage(ctx, listed, csrfToken, { notice, accountName: await accountName(ctx, accountId) });
 }
 
 /**
@@ -164,8 +164,10 @@ async function revokeGrantsRoute(ctx: OAuthContext): Promise<void> {
     ctx.res.status(200).json({ client_id: application.clientId, revoked_grants: revoked });
     return;
   }
-  // RFC 9110 §15.4.4: 303 makes the browser GET the page, so a reload does not post again.
-  ctx.res.redirect(303, `${ctx.routePath('oauth_grants')}?revoked=${encodeURIComponent(application.clientId)}`);
+  // RFC 9110 §15.4.4: 303 makes the browser GET the page, so a reload does not post again. The
+  // notice is signed for this browser and account: a crafted link cannot show one.
+  const notice = issueCsrfToken(ctx.req, ctx.res, noticeOptions(ctx, accountId, application.clientId));
+  ctx.res.redirect(303, `${ctx.routePath('oauth_grants')}?revoked=${encodeURIComponent(application.clientId)}&notice=${notice}`);
 }
 
 /** The account's applications as the page and the JSON list show them. */
@@ -211,13 +213,15 @@ function toJson(a: ListedApplication): Record<string, unknown> {
 }
 
 /**
- * After a revoke, `?revoked=<client_id>` names the application: the notice is shown only when it
- * is a real application that the account no longer lists, so a crafted link cannot claim a
- * revoke that did not happen.
+ * After a revoke, `?revoked=<client_id>&notice=<signature>` names the application. The notice is
+ * shown only with the signature the revoke issued (HMAC of this browser's CSRF nonce, the account
+ * and the client id: lib/csrf.ts), and only for a real application the account no longer lists,
+ * so a crafted link (say to an application named "Security alert: call …") shows nothing.
  */
-async function revokedNotice(ctx: OAuthContext, listed: ListedApplication[]): Promise<string | null> {
+async function revokedNotice(ctx: OAuthContext, accountId: string, listed: ListedApplication[]): Promise<string | null> {
   const clientId = ctx.params.revoked;
   if (clientId === undefined || listed.some((a) => a.clientId === clientId)) return null;
+  if (!verifyCsrfToken(ctx.req, noticeOptions(ctx, accountId, clientId), ctx.params.notice)) return null;
   const application: Application | undefined = await ctx.store.applications.findByClientId(clientId);
   return application ? ctx.methods.translate('grants.revoked', { name: application.name }) : null;
 }
@@ -225,9 +229,11 @@ async function revokedNotice(ctx: OAuthContext, listed: ListedApplication[]): Pr
 interface PageMessages {
   notice?: string | null;
   error?: string | null;
+  /** How the page greets the account (`accountName`). */
+  accountName: string;
 }
 
-function renderGrantsPage(ctx: OAuthContext, accountId: string, applications: ListedApplication[], csrfToken: string, messages: PageMessages, status = 200): void {
+function renderGrantsPage(ctx: OAuthContext, applications: ListedApplication[], csrfToken: string, messages: PageMessages, status = 200): void {
   const t = (key: string, vars?: TranslationVars) => ctx.methods.translate(key, vars);
   const homeUrl = ctx.values.oauthGrantsPageHomeUrl;
   renderPage(
@@ -237,7 +243,7 @@ function renderGrantsPage(ctx: OAuthContext, accountId: string, applications: Li
       lang: ctx.methods.locale(),
       title: t('grants.title'),
       lead: t('grants.lead'),
-      signedInAs: t('grants.signedInAs', { account: accountName(ctx, accountId) }),
+      signedInAs: t('grants.signedInAs', { account: messages.accountName }),
       notice: messages.notice ?? null,
       error: messages.error ?? null,
       emptyText: t('grants.empty'),
@@ -260,10 +266,10 @@ function renderGrantsPage(ctx: OAuthContext, accountId: string, applications: Li
   );
 }
 
-/** The name the page greets the account by: `accountDisplayName` where the consent page has one, else the id. */
-function accountName(ctx: OAuthContext, accountId: string): string {
+/** The name the page greets the account by: `accountDisplayName` (which may be async) where the consent page has one, else the id. */
+async function accountName(ctx: OAuthContext, accountId: string): Promise<string> {
   const m = ctx.methods as unknown as { accountDisplayName?: (id: string) => unknown };
-  const name = typeof m.accountDisplayName === 'function' ? m.accountDisplayName(accountId) : undefined;
+  const name = typeof m.accountDisplayName === 'function' ? await m.accountDisplayName(accountId) : undefined;
   return typeof name === 'string' && name !== '' ? name : accountId;
 }
 
@@ -290,7 +296,7 @@ async function renderGrantsError(ctx: OAuthContext, err: OAuthError): Promise<vo
   } catch {
     return renderErrorPage(ctx, err);
   }
-  renderGrantsPage(ctx, accountId, applications, issueCsrfToken(ctx.req, ctx.res, csrfOptions(ctx, accountId)), { error: message }, err.status);
+  renderGrantsPage(ctx, applications, issueCsrfToken(ctx.req, ctx.res, csrfOptions(ctx, accountId)), { error: message, accountName: await accountName(ctx, accountId) }, err.status);
 }
 
 /** A revoke without a signed-in account: a script gets 401 (as `requireAuthorizableAccount` answers it); a browser, the page, which sends it to log in. */
@@ -321,6 +327,12 @@ function csrfOptions(ctx: OAuthContext, accountId: string): CsrfOptions {
     binding: `oauth_grants\0${accountId}`,
     httpsIssuer: /^https:\/\//i.test(ctx.issuer),
   };
+}
+
+/** The signature of a revoke's notice: the same nonce, bound to the account and the revoked client. */
+function noticeOptions(ctx: OAuthContext, accountId: string, clientId: string): CsrfOptions {
+  const options = csrfOptions(ctx, accountId);
+  return { ...options, binding: `oauth_grants_notice\0${accountId}\0${clientId}` };
 }
 
 function wantsJson(req: Request): boolean {

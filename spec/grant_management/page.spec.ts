@@ -180,6 +180,13 @@ describe('grant_management › the grants page', () => {
     expect((await page(await setup({ oauthGrantsPageHomeUrl: 'javascript:alert(1)' }), 'alice')).text).not.toContain('javascript:');
   });
 
+  it('greets the account by an async accountDisplayName, as the consent page does', async () => {
+    const t = await setup({ accountDisplayName: async (_ctx: unknown, id: string) => `${id[0]!.toUpperCase()}${id.slice(1)} Liddell` });
+    const res = await page(t, 'alice');
+    expect(res.status).toBe(200);
+    expect(res.text).toContain('<p class="account">Signed in as Alice Liddell</p>');
+  });
+
   it('answers a malformed query with the error page, not a 500', async () => {
     const t = await setup();
     const res = await page(t, 'alice', t.agent, '?revoked=a&revoked=b');

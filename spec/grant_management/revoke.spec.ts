@@ -45,7 +45,7 @@ describe('grant_management › revoke', () => {
     const html = (await page(t, 'alice')).text;
     const res = await revoke(t, 'alice', s.books.clientId, csrfOf(html));
     expect(res.status).toBe(303);
-    expect(res.headers.location).toBe(`${t.path('/oauth-grants')}?revoked=${s.books.clientId}`);
+    expect(res.headers.location).toMatch(new RegExp(`^${t.path('/oauth-grants')}\\?revoked=${s.books.clientId}&notice=[A-Za-z0-9_-]{43}$`));
     expect(res.headers['cache-control']).toBe('no-store');
 
     // Both of Alice's Books grants, and nothing else.
@@ -63,7 +63,7 @@ describe('grant_management › revoke', () => {
     expect((await refresh(t, s.books, s.bob.refresh_token)).status).toBe(200);
 
     // The page the browser lands on: the notice, and Books no longer listed.
-    const after = await page(t, 'alice', t.agent, `?revoked=${s.books.clientId}`);
+    const after = await page(t, 'alice', t.agent, res.headers.location!.slice(res.headers.location!.indexOf('?')));
     expect(after.status).toBe(200);
     expect(textOf(after.text, 'notice')).toBe('You revoked the access of Books app. It can no longer use your account unless you authorize it again.');
     expect(after.text).toContain('role="status"');
@@ -87,6 +87,23 @@ describe('grant_management › revoke', () => {
       expect(res.status).toBe(200);
       expect(textOf(res.text, 'notice')).toBeUndefined();
     }
+  });
+
+  it("a crafted link naming an application the account does not list shows no notice without the revoke's signature (an app named to phish)", async () => {
+    const s = await scene();
+    const { t } = s;
+    const phish = await t.createClient({ name: 'Security alert: call +1 555 0100 now' });
+    for (const notice of ['', '&notice=x', `&notice=${'A'.repeat(43)}`]) {
+      const res = await page(t, 'alice', t.agent, `?revoked=${encodeURIComponent(phish.clientId)}${notice}`);
+      expect(res.status).toBe(200);
+      expect(textOf(res.text, 'notice')).toBeUndefined();
+      expect(res.text).not.toContain('Security alert');
+    }
+    // Alice's own revoke signature is bound to the client it revoked: it does not vouch for another.
+    const revoked = await revoke(t, 'alice', s.books.clientId, csrfOf((await page(t, 'alice')).text));
+    const signature = /notice=([A-Za-z0-9_-]+)/.exec(revoked.headers.location!)![1];
+    const swapped = await page(t, 'alice', t.agent, `?revoked=${encodeURIComponent(phish.clientId)}&notice=${signature}`);
+    expect(textOf(swapped.text, 'notice')).toBeUndefined();
   });
 
   it('JSON: DELETE ?client_id with the X-CSRF-Token of the JSON list revokes and answers JSON', async () => {
