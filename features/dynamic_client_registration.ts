@@ -53,7 +53,7 @@ const values = {
   ),
   oauthRegistrationDefaultScopes: value<string[] | null>(
     null,
-    'Scopes of a client registered without `scope`; null: `oauthApplicationScopes` (every scope the server knows). A registered `scope` must be within `oauthApplicationScopes` when that is set.',
+    'Scopes of a client registered without `scope`; null: `oauthApplicationScopes` (every scope the server knows). A registered `scope` must be within `oauthApplicationScopes` and these; with neither set, a registration naming a scope is refused (invalid_client_metadata) and one naming none gets no scopes.',
     'nullable-array',
   ),
   oauthRegistrationRotateAccessToken: value(
@@ -166,7 +166,7 @@ async function registerRoute(ctx: OAuthContext): Promise<void> {
 /** GET /register/:client_id (RFC 7592 §2.1): the current registration, without the secret (stored hashed, it cannot be shown). */
 async function readRoute(ctx: OAuthContext): Promise<void> {
   setNoCache(ctx.res);
-  const app = await authenticateRegistration(ctx);
+  const { app } = await authenticateRegistration(ctx);
   ctx.res.status(200).json(registrationResponse(ctx, app, {}));
 }
 
@@ -180,7 +180,7 @@ async function readRoute(ctx: OAuthContext): Promise<void> {
  */
 async function updateRoute(ctx: OAuthContext): Promise<void> {
   setNoCache(ctx.res);
-  const app = await authenticateRegistration(ctx);
+  const { app, tokenHash } = await authenticateRegistration(ctx);
   const body = await readJson(ctx);
   const given = body as Record<string, unknown>;
   if (given.client_id !== app.clientId) throw metadataError('client_id must be included and be the client_id of this registration (RFC 7592 section 2.2)');
@@ -199,9 +199,12 @@ async function updateRoute(ctx: OAuthContext): Promise<void> {
   const registrationToken = ctx.values.oauthRegistrationRotateAccessToken ? ctx.methods.generateToken() : undefined;
   const changes: ApplicationChanges = { name: metadata.clientName ?? app.clientId, ...applicationFields(ctx, metadata) };
   const updated = await ctx.transaction(async () => {
+    // One conditional UPDATE on the token checked above: of two requests with the same token, the
+    // second finds it replaced (or the client deleted) and changes nothing.
+    const nextHash = registrationToken === undefined ? tokenHash : ctx.methods.generateTokenHash(registrationToken);
+    if (!(await ctx.store.applications.replaceRegistrationAccessTokenHash(app.id, tokenHash, nextHash))) throw invalidRegistrationToken(ctx);
     if (!(await ctx.store.applications.update(app.id, changes))) throw invalidRegistrationToken(ctx);
     if (secret) await ctx.store.applications.updateSecret(app.id, secret.hash, secret.encrypted);
-    if (registrationToken !== undefined) await ctx.store.applications.setRegistrationAccessTokenHash(app.id, ctx.methods.generateTokenHash(registrationToken));
     const row = (await ctx.store.applications.findById(app.id))!;
     ctx.application = row;
     await ctx.hook('afterRegister');
@@ -210,11 +213,18 @@ async function updateRoute(ctx: OAuthContext): Promise<void> {
   ctx.res.status(200).json(registrationResponse(ctx, updated, { secret: secret?.value, registrationToken }));
 }
 
-/** DELETE /register/:client_id (RFC 7592 §2.3): revokes the client's grants and deletes it (`deleteApplication`, one transaction) → 204. */
+/**
+ * DELETE /register/:client_id (RFC 7592 §2.3): in one transaction, retires the registration access
+ * token on the condition that it is still the one checked (a concurrent update that rotated it
+ * wins), then revokes the client's grants and deletes it (`deleteApplication`) → 204.
+ */
 async function deleteRoute(ctx: OAuthContext): Promise<void> {
   setNoCache(ctx.res);
-  const app = await authenticateRegistration(ctx);
-  await ctx.methods.deleteApplication(app.clientId);
+  const { app, tokenHash } = await authenticateRegistration(ctx);
+  await ctx.transaction(async () => {
+    if (!(await ctx.store.applications.replaceRegistrationAccessTokenHash(app.id, tokenHash, null))) throw invalidRegistrationToken(ctx);
+    await ctx.methods.deleteApplication(app.clientId);
+  });
   ctx.res.status(204).end();
 }
 
@@ -224,16 +234,20 @@ async function deleteRoute(ctx: OAuthContext): Promise<void> {
  * token) and another client's token all get the same 401 (§2.1: the server does not reveal
  * whether the client exists).
  */
-async function authenticateRegistration(ctx: OAuthContext): Promise<Application> {
+async function authenticateRegistration(ctx: OAuthContext): Promise<{ app: Application; tokenHash: string }> {
   const token = bearerToken(ctx);
   if (token === null) throw new OAuthError('invalid_token', undefined, { reason: 'missing_token' });
   const clientId = (ctx.req.params as Record<string, string | undefined>).client_id ?? '';
-  const app = clientId.length > 0 && clientId.length <= 255 ? await ctx.store.applications.findByClientId(clientId) : undefined;
+  // An id no client can have (empty, longer than the column, a NUL byte PostgreSQL refuses in
+  // text) is an unknown client, without a query.
+  const possible = clientId.length > 0 && clientId.length <= 255 && !clientId.includes('\u0000');
+  const app = possible ? await ctx.store.applications.findByClientId(clientId) : undefined;
   const stored = app ? await ctx.store.applications.registrationAccessTokenHash(app.id) : null;
   // The hash is compared even without a client, so an unknown id costs the same as a wrong token.
-  const matches = constantTimeEqual(ctx.methods.generateTokenHash(token), stored ?? '');
+  const tokenHash = ctx.methods.generateTokenHash(token);
+  const matches = constantTimeEqual(tokenHash, stored ?? '');
   if (!app || stored === null || !matches) throw invalidRegistrationToken(ctx);
-  return app;
+  return { app, tokenHash: stored };
 }
 
 function invalidRegistrationToken(ctx: OAuthContext): OAuthError {
@@ -247,13 +261,22 @@ function invalidRegistrationToken(ctx: OAuthContext): OAuthError {
 function metadataPolicy(ctx: OAuthContext): ClientMetadataPolicy {
   const grantTypes = [...ctx.runtime.grantTypes.keys()];
   const allowed = ctx.values.oauthRegistrationGrantTypes;
-  const scopes = ctx.values.oauthApplicationScopes;
   return {
     authMethods: supportedAuthMethods(ctx),
     grantTypes: allowed === null ? grantTypes : grantTypes.filter((g) => allowed.includes(g)),
     responseTypes: ctx.runtime.grantTypes.has('authorization_code') ? ['code'] : [],
-    scopes: scopes.length ? scopes : undefined,
+    scopes: registrableScopes(ctx),
+    noScopesMessage: 'scope: this server lists no scopes a client may register (oauthApplicationScopes)',
   };
+}
+
+/**
+ * The scopes a client may register: `oauthApplicationScopes` and `oauthRegistrationDefaultScopes`.
+ * With neither set, none at all (safe by default: a self-registered client cannot name a scope
+ * the host never listed, such as `admin`).
+ */
+function registrableScopes(ctx: OAuthContext): string[] {
+  return [...new Set([...ctx.values.oauthApplicationScopes, ...(ctx.values.oauthRegistrationDefaultScopes ?? [])])];
 }
 
 /**

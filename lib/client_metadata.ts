@@ -65,12 +65,15 @@ export interface ClientMetadata {
 /** Size bounds of the metadata: lengths in characters, counts in entries. */
 export interface ClientMetadataLimits {
   redirectUris: number;
+  /** Redirect URIs, `logo_uri`, `tos_uri`, `policy_uri`, `jwks_uri` (text columns). */
   uriLength: number;
+  /** `client_uri` (the varchar(255) `homepage_url` column). */
+  clientUriLength: number;
   clientNameLength: number;
   contacts: number;
   contactLength: number;
   scopes: number;
-  /** `software_id`, `software_version`. */
+  /** `software_id`, `software_version` (varchar(255) columns). */
   stringLength: number;
   jwksKeys: number;
 }
@@ -78,6 +81,7 @@ export interface ClientMetadataLimits {
 export const DEFAULT_CLIENT_METADATA_LIMITS: Readonly<ClientMetadataLimits> = Object.freeze({
   redirectUris: 20,
   uriLength: 2000,
+  clientUriLength: 255,
   clientNameLength: 200,
   contacts: 10,
   contactLength: 320,
@@ -85,6 +89,9 @@ export const DEFAULT_CLIENT_METADATA_LIMITS: Readonly<ClientMetadataLimits> = Ob
   stringLength: 200,
   jwksKeys: 10,
 });
+
+/** The width of the varchar columns of applications (lib/migrations/versions.ts). */
+const VARCHAR_LENGTH = 255;
 
 /** The largest metadata document (a registration body, a fetched document) worth reading, in bytes. */
 export const CLIENT_METADATA_MAX_BYTES = 32 * 1024;
@@ -99,6 +106,8 @@ export interface ClientMetadataPolicy {
   responseTypes: readonly string[];
   /** Scopes a client may register; undefined: any well-formed scope token. */
   scopes?: readonly string[];
+  /** The description when `scopes` is empty and the metadata names a scope. */
+  noScopesMessage?: string;
   /** The method of metadata without `token_endpoint_auth_method`; default `client_secret_basic` (RFC 7591 §2). */
   defaultAuthMethod?: string;
   limits?: Partial<ClientMetadataLimits>;
@@ -128,6 +137,8 @@ function redirectError(description: string): OAuthError {
 export function parseClientMetadata(input: unknown, policy: ClientMetadataPolicy): ClientMetadata {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) throw metadataError('The client metadata must be a JSON object');
   const limits = { ...DEFAULT_CLIENT_METADATA_LIMITS, ...policy.limits };
+  // Never above the width of the column a field is stored in (varchar(255)).
+  for (const k of ['clientUriLength', 'clientNameLength', 'stringLength'] as const) limits[k] = Math.min(limits[k], VARCHAR_LENGTH);
   const body = input as Record<string, unknown>;
   const field = (name: string): unknown => (Object.prototype.hasOwnProperty.call(body, name) && body[name] !== null ? body[name] : undefined);
 
@@ -135,6 +146,8 @@ export function parseClientMetadata(input: unknown, policy: ClientMetadataPolicy
     const v = field(name);
     if (v === undefined) return null;
     if (typeof v !== 'string') throw metadataError(`${name} must be a string`);
+    // Every bound is within its column's width (lib/migrations/versions.ts: name, homepage_url,
+    // software_id and software_version are varchar(255)), which PostgreSQL enforces.
     if (v.length === 0 || v.length > max) throw metadataError(`${name} must be 1 to ${max} characters`);
     // Plain text shown on pages: control characters have no place in it.
     if (/[\u0000-\u001f\u007f]/.test(v)) throw metadataError(`${name} must not contain control characters`);
@@ -147,8 +160,8 @@ export function parseClientMetadata(input: unknown, policy: ClientMetadataPolicy
     if (v.length > max) throw fail(`${name} must have at most ${max} entries`);
     return v as string[];
   };
-  const webUri = (name: string): string | null => {
-    const v = text(name, limits.uriLength);
+  const webUri = (name: string, max = limits.uriLength): string | null => {
+    const v = text(name, max);
     if (v === null) return null;
     const problem = uriProblem(v);
     if (problem) throw metadataError(`${name} ${problem}`);
@@ -216,6 +229,7 @@ export function parseClientMetadata(input: unknown, policy: ClientMetadataPolicy
     if (typeof scopeValue !== 'string') throw metadataError('scope must be a string of space-separated scope values');
     scope = unique(scopeValue.split(' ').filter(Boolean));
     if (scope.length > limits.scopes) throw metadataError(`scope must have at most ${limits.scopes} values`);
+    if (policy.scopes && policy.scopes.length === 0 && scope.length > 0) throw metadataError(policy.noScopesMessage ?? 'scope: this server lists no scopes a client may register');
     for (const s of scope) {
       if (!isScopeToken(s) || s.length > 255) throw metadataError('scope is not a space-separated list of scope values (RFC 6749 section 3.3)');
       if (policy.scopes && !policy.scopes.includes(s)) throw metadataError(`scope: '${shortName(s)}' is not supported`);
@@ -233,7 +247,7 @@ export function parseClientMetadata(input: unknown, policy: ClientMetadataPolicy
     grantTypes,
     responseTypes,
     clientName: text('client_name', limits.clientNameLength),
-    clientUri: webUri('client_uri'),
+    clientUri: webUri('client_uri', limits.clientUriLength),
     logoUri: webUri('logo_uri'),
     tosUri: webUri('tos_uri'),
     policyUri: webUri('policy_uri'),

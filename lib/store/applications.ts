@@ -304,4 +304,19 @@ export class ApplicationStore {
     );
     return changed === 1;
   }
+
+  /**
+   * Replaces the registration access token hash only while it is still `expected` (one conditional
+   * UPDATE; `next` null clears it): of two requests with the same token, one changes the row and
+   * the other nothing (false).
+   */
+  async replaceRegistrationAccessTokenHash(id: number, expected: string, next: string | null): Promise<boolean> {
+    const { table, columns: c } = this.schema.applications;
+    const changed = await this.sql.changes(
+      'applications.replaceRegistrationAccessTokenHash',
+      (q, p) => q(table).where(c.id, p(0)).where(c.registrationAccessTokenHash, p(1)).update({ [c.registrationAccessTokenHash]: p(2) }),
+      [id, expected, next],
+    );
+    return changed === 1;
+  }
 }
