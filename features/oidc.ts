@@ -29,6 +29,7 @@ import {
   requestedClaimNames,
   scopeClaimNames,
   serializeClaimsRequest,
+  supportedClaimsRequest,
   STANDARD_SCOPE_CLAIMS,
   storedClaimsRequest,
   type ClaimsRequest,
@@ -109,6 +110,9 @@ declare module '../lib/context' {
 
 /** The texts of the logout pages (lib/translate.ts keys), in English. */
 const TRANSLATIONS = {
+  // The consent page (lib/consent.ts): claims asked by name with the `claims` parameter (Core §5.5).
+  'consent.claimsLabel': 'Also asked for',
+  'consent.essentialClaim': '(needed by the application)',
   'endSession.title': 'Sign out',
   'endSession.question': 'Do you want to sign out of this site?',
   'endSession.questionFor': '{name} asks you to sign out of this site.',
@@ -191,7 +195,8 @@ function validateAuthenticationRequest(ctx: OAuthContext, _app: Application, sco
   if (p.claims !== undefined) {
     const parsed = parseClaimsParameter(p.claims);
     if (typeof parsed === 'string') throw invalidParameter(ctx, 'claims');
-    claims = parsed;
+    // §5.5: a claim the server does not support is ignored; the others are shown on the consent page (lib/consent.ts).
+    claims = supportedClaimsRequest(parsed, new Set(claimsSupported(ctx)));
   }
   const locales = localeList(p.claims_locales);
   return { nonce: p.nonce ?? null, claims: serializeClaimsRequest(claims), claimsLocales: locales.length > 0 ? locales : null };

@@ -139,3 +139,35 @@ export function pickClaims(provided: unknown, names: readonly string[]): Record<
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
+
+/**
+ * The request without the claims the server does not support (§5.5: a claim it does not
+ * understand is ignored, not an error): only `supported` names (Discovery `claims_supported`)
+ * stay; a member left empty is dropped.
+ */
+export function supportedClaimsRequest(request: ClaimsRequest, supported: ReadonlySet<string>): ClaimsRequest {
+  const out: ClaimsRequest = {};
+  for (const target of ['userinfo', 'id_token'] as const) {
+    const entries = Object.entries(request[target] ?? {}).filter(([name]) => supported.has(name));
+    if (entries.length > 0) out[target] = Object.fromEntries(entries);
+  }
+  return out;
+}
+
+/**
+ * The account claims a `claims` request asks for beyond those of `scopes` (§5.4), in either
+ * response, each once (essential when either response asks for it as essential): what the
+ * consent page must show and the user approve before it is released. Protocol claims (`sub`,
+ * `auth_time`, …) are not the user's data and are left out.
+ */
+export function claimsBeyondScopes(request: ClaimsRequest, scopes: readonly string[], scopeClaims: Readonly<Record<string, readonly string[]>>): { name: string; essential: boolean }[] {
+  const fromScopes = new Set(scopeClaimNames(scopes, scopeClaims));
+  const out = new Map<string, boolean>();
+  for (const target of ['id_token', 'userinfo'] as const) {
+    for (const name of Object.keys(request[target] ?? {})) {
+      if (PROTOCOL_CLAIMS.has(name) || fromScopes.has(name)) continue;
+      out.set(name, out.get(name) === true || isEssential(request, target, name));
+    }
+  }
+  return [...out].map(([name, essential]) => ({ name, essential }));
+}

@@ -5,27 +5,87 @@
  * access goes on while they are away). Every text goes through `translate`.
  */
 import type { OAuthContext } from './context';
-import type { Application } from './store';
+import { claimsBeyondScopes, scopeClaimNames, STANDARD_SCOPE_CLAIMS, storedClaimsRequest } from './claims';
+import { registeredAuthMethods } from './client_auth/common';
+import type { Application, ConsentRecord } from './store';
 import type { TranslationVars } from './translate';
 
+/** What an authorization request asks the user to consent to. */
+export interface ConsentRequest {
+  scopes: readonly string[];
+  /** Where the user is sent after deciding. */
+  redirectUri: string;
+  /** RFC 8707 resources the tokens would be for (`resource_indicators`); null or absent: none named. */
+  resources?: readonly string[] | null;
+  /** The OIDC `claims` request as stored on the grant (JSON, supported claims only); null or absent: none. */
+  claims?: string | null;
+}
+
 /**
- * Remembered consent: the account has granted this client every requested scope, through
- * grants not revoked since (all its live grants together). Off with `oauthRememberConsent`.
- * RFC 6749 §10.2 and RFC 8252 §8.6: a public client sending the user to a redirect URI that is
- * not `https` (loopback, private-use scheme) could be another app on the device impersonating
- * it, so such a request is always asked.
+ * Remembered consent: the account already approved, through grants of this client not revoked
+ * since, everything this request asks. Off with `oauthRememberConsent`.
+ *
+ * - Scopes, per resource (RFC 8707): for each requested resource, every requested scope was
+ *   granted by live grants naming that resource; a request naming no resource is covered only
+ *   by grants that named none. Approving `mcp` for resource A says nothing about resource B.
+ * - Claims (OpenID Connect Core §5.5): every claim of the `claims` request beyond the requested
+ *   scopes' claims was approved before, by a grant's `claims` request or one of its scopes.
+ * - RFC 6749 §10.2 and RFC 8252 §8.6: a public client (by its registered or the default token
+ *   endpoint auth methods) sending the user to a redirect URI that is not `https` (loopback,
+ *   private-use scheme) could be another app on the device impersonating it: always asked.
  */
-export async function consentRemembered(ctx: OAuthContext, app: Application, accountId: string, scopes: readonly string[], redirectUri: string): Promise<boolean> {
+export async function consentRemembered(ctx: OAuthContext, app: Application, accountId: string, request: ConsentRequest): Promise<boolean> {
   if (!ctx.values.oauthRememberConsent) return false;
-  if (app.tokenEndpointAuthMethods?.includes('none') && !/^https:\/\//i.test(redirectUri)) return false;
-  const granted = await ctx.transaction(() => ctx.store.grants.consentedScopes(accountId, app.id));
-  return granted !== null && scopes.every((s) => granted.includes(s));
+  if (registeredAuthMethods(ctx, app).includes('none') && !/^https:\/\//i.test(request.redirectUri)) return false;
+  const records = await ctx.transaction(() => ctx.store.grants.consentRecords(accountId, app.id));
+  return resourcesAndScopesCovered(records, request) && claimsCovered(ctx, records, request);
+}
+
+function resourcesAndScopesCovered(records: readonly ConsentRecord[], request: ConsentRequest): boolean {
+  const targets: (string | null)[] = request.resources && request.resources.length > 0 ? [...request.resources] : [null];
+  return targets.every((target) => {
+    const matching = records.filter((r) => (target === null ? r.resources === null || r.resources.length === 0 : r.resources?.includes(target) === true));
+    if (matching.length === 0) return false;
+    const granted = new Set(matching.flatMap((r) => r.scopes));
+    return request.scopes.every((s) => granted.has(s));
+  });
+}
+
+function claimsCovered(ctx: OAuthContext, records: readonly ConsentRecord[], request: ConsentRequest): boolean {
+  const asked = claimsToConsent(ctx, request);
+  if (asked.length === 0) return true;
+  const table = scopeClaimTable(ctx);
+  const approved = new Set<string>();
+  for (const r of records) {
+    for (const name of scopeClaimNames(r.scopes, table)) approved.add(name);
+    const stored = storedClaimsRequest(r.claims);
+    for (const name of [...Object.keys(stored.userinfo ?? {}), ...Object.keys(stored.id_token ?? {})]) approved.add(name);
+  }
+  return asked.every((c) => approved.has(c.name));
+}
+
+/** The claims of the request's `claims` parameter that its scopes do not already ask for. */
+function claimsToConsent(ctx: OAuthContext, request: ConsentRequest): { name: string; essential: boolean }[] {
+  if (!request.claims) return [];
+  return claimsBeyondScopes(storedClaimsRequest(request.claims), request.scopes, scopeClaimTable(ctx));
+}
+
+/** `oidcScopeClaims` (a claims request is only stored with `oidc`, which declares it). */
+function scopeClaimTable(ctx: OAuthContext): Readonly<Record<string, readonly string[]>> {
+  return (ctx.values as unknown as { oidcScopeClaims?: Readonly<Record<string, readonly string[]>> }).oidcScopeClaims ?? STANDARD_SCOPE_CLAIMS;
 }
 
 /** One requested scope on the consent page: its description (null when it has none) and the raw scope. */
 export interface ConsentScope {
   scope: string;
   description: string | null;
+}
+
+/** A claim of the `claims` request on the consent page: its description (null when it has none), the raw name, whether the client marked it essential. */
+export interface ConsentClaim {
+  claim: string;
+  description: string | null;
+  essential: boolean;
 }
 
 /** The consent page's variables besides the form (README "The consent page" lists them all). */
@@ -40,12 +100,18 @@ export interface ConsentPageLocals {
   redirectNotice: string;
   scopeItems: ConsentScope[];
   noScopesText: string;
+  claimsLabel: string;
+  claimItems: ConsentClaim[];
+  essentialText: string;
+  resourcesLabel: string;
+  resourceHosts: string[];
   offlineAccess: string | null;
   actionsLabel: string;
 }
 
-export async function consentPageLocals(ctx: OAuthContext, app: Application, scopes: readonly string[], redirectUri: string, accountId: string): Promise<ConsentPageLocals> {
+export async function consentPageLocals(ctx: OAuthContext, app: Application, request: ConsentRequest, accountId: string): Promise<ConsentPageLocals> {
   const t = (key: string, vars?: TranslationVars): string => ctx.methods.translate(key, vars);
+  const { scopes, redirectUri } = request;
   const displayName = String(await ctx.methods.accountDisplayName(accountId));
   const redirectHost = hostOf(redirectUri);
   return {
@@ -62,6 +128,16 @@ export async function consentPageLocals(ctx: OAuthContext, app: Application, sco
       return { scope, description: description === scope || description === `scope.${scope}` ? null : description };
     }),
     noScopesText: t('consent.noScopes'),
+    // OpenID Connect Core §5.5: claims asked by name are released only as approved here.
+    claimsLabel: t('consent.claimsLabel'),
+    claimItems: claimsToConsent(ctx, request).map(({ name, essential }) => {
+      const description = t(`claim.${name}`, { claim: name });
+      return { claim: name, description: description === name || description === `claim.${name}` ? null : description, essential };
+    }),
+    essentialText: t('consent.essentialClaim'),
+    // RFC 8707: where the access will be used, as hosts the user can recognise.
+    resourcesLabel: t('consent.resourcesLabel'),
+    resourceHosts: [...new Set((request.resources ?? []).map(hostOf))],
     offlineAccess: refreshTokenIssued(ctx, app) ? t('consent.offlineAccess', { name: app.name }) : null,
     actionsLabel: t('consent.actionsLabel'),
   };

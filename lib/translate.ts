@@ -23,6 +23,7 @@ export const TRANSLATIONS: Readonly<Record<string, string>> = {
   'consent.logoAlt': 'Logo of {name}',
   'consent.scopesLabel': 'Scopes',
   'consent.noScopes': 'No access to your data beyond knowing that you approved.',
+  'consent.resourcesLabel': 'For use with',
   'consent.offlineAccess': '{name} will keep this access while you are not using it, until you revoke it.',
   'consent.redirectNotice': 'After your choice you will be sent to',
   'consent.homepage': 'Homepage',

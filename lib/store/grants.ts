@@ -52,6 +52,15 @@ export interface Grant {
 
 export type NewGrant = Omit<Grant, 'id' | 'codeRedeemedAt' | 'revokedAt' | 'extra'> & { extra?: Record<string, unknown> };
 
+/** One consent an account gave a client, as its live grants record it (remembered consent). */
+export interface ConsentRecord {
+  scopes: string[];
+  /** RFC 8707 resources the grant is for; null: none named. */
+  resources: string[] | null;
+  /** The OIDC `claims` request (JSON) the grant was approved with; null: none. */
+  claims: string | null;
+}
+
 /** A grant found by its access token, with the client id of its application (one joined query). */
 export interface GrantWithClient extends Grant {
   clientId: string;
@@ -367,12 +376,13 @@ export class GrantStore {
   }
 
   /**
-   * The scopes an account has granted an application through the authorization code flow
-   * and not revoked since, all grants together (remembered consent, lib/consent.ts). One query
-   * grouped by scope set on the (account_id, oauth_application_id) index of schema version 8;
-   * null when there is no such grant. Inside a transaction only (several rows).
+   * What an account consented to for an application through the authorization code flow and
+   * has not revoked since (remembered consent, lib/consent.ts): each distinct (scopes, RFC 8707
+   * resources, OIDC claims request) of those grants. One query grouped by the three on the
+   * (account_id, oauth_application_id) index of schema version 8; empty when there is no such
+   * grant. Inside a transaction only (several rows).
    */
-  async consentedScopes(accountId: string, applicationId: number): Promise<string[] | null> {
+  async consentRecords(accountId: string, applicationId: number): Promise<ConsentRecord[]> {
     const { table, columns: c } = this.schema.grants;
     const rows = (await this.sql
       .table(table)
@@ -380,13 +390,10 @@ export class GrantStore {
       .where(c.oauthApplicationId, applicationId)
       .where(c.type, 'authorization_code')
       .whereNull(c.revokedAt)
-      .groupBy(c.scopes)
-      .select(this.sql.ref(c.scopes).as('scopes'))
+      .groupBy(c.scopes, c.resources, c.claims)
+      .select(this.sql.ref(c.scopes).as('scopes'), this.sql.ref(c.resources).as('resources'), this.sql.ref(c.claims).as('claims'))
       .limit(1000)) as Record<string, unknown>[];
-    if (rows.length === 0) return null;
-    const scopes = new Set<string>();
-    for (const row of rows) for (const scope of toList(row.scopes) ?? []) scopes.add(scope);
-    return [...scopes];
+    return rows.map((row) => ({ scopes: toList(row.scopes) ?? [], resources: toList(row.resources), claims: toStr(row.claims) }));
   }
 
   /**

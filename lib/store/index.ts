@@ -11,7 +11,7 @@ import { checkDriver } from './driver';
 import { OAuthConfigurationError } from '../options';
 
 export type { Application, NewApplication } from './applications';
-export type { AccessGrant, AccountApplicationGrants, Grant, GrantWithClient, NewGrant, TokenFields } from './grants';
+export type { AccessGrant, AccountApplicationGrants, ConsentRecord, Grant, GrantWithClient, NewGrant, TokenFields } from './grants';
 export type { Schema } from './schema';
 export type { RetiredRefreshToken } from './retired_refresh_tokens';
 export type { JtiKey, PurgeableGrant } from './purge';

@@ -1,7 +1,7 @@
 import { sha256 } from '../../lib/crypto';
 import { OAuthError } from '../../lib/errors';
 import { buildApp, closeAll, type TestApp } from '../support/build_app';
-import { consent, grantCount, ISSUER, locationParams, query, testLogin } from './flow';
+import { consent, grantCount, ISSUER, locationParams, query, testLogin, unescapeHtml } from './flow';
 
 afterAll(closeAll);
 
@@ -95,6 +95,19 @@ describe('authorization_code_grant › remembered consent', () => {
     expect((await ask('com.example.app:/cb')).status).toBe(200);
   });
 
+  it('a client with no registered auth method is public when oauthDefaultTokenEndpointAuthMethods includes none: its loopback redirect is not remembered', async () => {
+    const t = await buildApp({ enable: ['authorization_code_grant', 'pkce'], issuer: ISSUER, oauthDefaultTokenEndpointAuthMethods: ['none'] }, { setup: testLogin });
+    const { clientId } = await t.createClient({ redirectUri: ['https://app.example/cb', 'http://127.0.0.1/cb'] });
+    await t.db('oauth_applications').where({ client_id: clientId }).update({ token_endpoint_auth_method: null });
+    const pkce = { code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' };
+    const ask = (redirectUri: string) => t.agent.get(`${t.path('/authorize')}?${query({ client_id: clientId, redirect_uri: redirectUri, response_type: 'code', scope: 'books.read', state: 'st', ...pkce })}`).set('X-Test-User', 'alice');
+    await consent(t, { client_id: clientId, redirect_uri: 'http://127.0.0.1:4711/cb', response_type: 'code', scope: 'books.read', ...pkce });
+    expectCode(await ask('https://app.example/cb'));
+    const page = await ask('http://127.0.0.1:4711/cb');
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('id="approve"');
+  });
+
   it('a confidential client with a loopback redirect URI is remembered (it authenticates at the token endpoint)', async () => {
     const t = await buildApp({ enable: ['authorization_code_grant'], issuer: ISSUER }, { setup: testLogin });
     const { clientId } = await t.createClient({ redirectUri: ['http://127.0.0.1/cb'] });
@@ -128,5 +141,69 @@ describe('authorization_code_grant › remembered consent', () => {
     expect(res.status).toBe(302);
     expect(locationParams(res.headers.location)).toMatchObject({ error: 'access_denied', error_description: 'Not now', state: 'st' });
     expect(await grantCount(t)).toBe(1);
+  });
+
+  describe('RFC 8707 resources', () => {
+    const API_A = 'https://a.example.com/mcp';
+    const API_B = 'https://b.example.com/mcp';
+
+    async function resourceSetup(): Promise<{ t: TestApp; clientId: string }> {
+      return setup({ enable: ['authorization_code_grant', 'resource_indicators'], oauthResourceIndicators: [API_A, API_B] });
+    }
+
+    /** The authorization query with `resource` once per value. */
+    function resourceQuery(clientId: string, scope: string, resources: string[]): string {
+      const q = new URLSearchParams(params(clientId, scope));
+      for (const r of resources) q.append('resource', r);
+      return q.toString();
+    }
+
+    const ask = (t: TestApp, clientId: string, scope: string, resources: string[]) =>
+      t.agent.get(`${t.path('/authorize')}?${resourceQuery(clientId, scope, resources)}`).set('X-Test-User', 'alice');
+
+    /** The consent page approved, its hidden fields posted back with repeated names kept. */
+    async function approveResources(t: TestApp, clientId: string, scope: string, resources: string[]): Promise<void> {
+      const page = await ask(t, clientId, scope, resources);
+      expect(page.status).toBe(200);
+      const fields = [...page.text.matchAll(/<input type="hidden" name="([^"]*)" value="([^"]*)">/g)].map((m): [string, string] => [m[1]!, unescapeHtml(m[2]!)]);
+      const res = await t.agent.post(t.path('/authorize')).set('X-Test-User', 'alice').type('form').send(new URLSearchParams([...fields, ['decision', 'approve']]).toString());
+      expectCode(res);
+    }
+
+    it('the consent page names the requested resources by host', async () => {
+      const { t, clientId } = await resourceSetup();
+      const page = await ask(t, clientId, 'books.read', [API_A, API_B]);
+      expect(page.status).toBe(200);
+      expect(page.text).toContain('<h2 id="resources-heading">For use with</h2>');
+      expect([...page.text.matchAll(/<strong class="resource-host">([^<]*)<\/strong>/g)].map((m) => m[1])).toEqual(['a.example.com', 'b.example.com']);
+    });
+
+    it('approving a scope for resource A is not remembered for resource B, nor for no resource; A again, or a part of it, is', async () => {
+      const { t, clientId } = await resourceSetup();
+      await approveResources(t, clientId, 'books.read books.write', [API_A]);
+      expectCode(await ask(t, clientId, 'books.read', [API_A]));
+      const other = await ask(t, clientId, 'books.read', [API_B]);
+      expect(other.status).toBe(200);
+      expect(other.text).toContain('<strong class="resource-host">b.example.com</strong>');
+      expect((await ask(t, clientId, 'books.read', [API_A, API_B])).status).toBe(200);
+      expect((await ask(t, clientId, 'books.read', [])).status).toBe(200);
+    });
+
+    it('a request naming no resource is remembered only from grants that named none', async () => {
+      const { t, clientId } = await resourceSetup();
+      await approveResources(t, clientId, 'books.read', []);
+      expectCode(await ask(t, clientId, 'books.read', []));
+      expect((await ask(t, clientId, 'books.read', [API_A])).status).toBe(200);
+    });
+
+    it('scopes count per resource: a scope approved for B only is not remembered for A', async () => {
+      const { t, clientId } = await resourceSetup();
+      await approveResources(t, clientId, 'books.read', [API_A]);
+      await approveResources(t, clientId, 'books.write', [API_B]);
+      expect((await ask(t, clientId, 'books.write', [API_A])).status).toBe(200);
+      expectCode(await ask(t, clientId, 'books.read', [API_A]));
+      await approveResources(t, clientId, 'books.write', [API_A]);
+      expectCode(await ask(t, clientId, 'books.read books.write', [API_A]));
+    });
   });
 });
