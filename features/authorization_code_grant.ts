@@ -16,8 +16,8 @@ import { setNoCache } from '../lib/http/no_cache';
 import { challenge } from '../lib/http/www_authenticate';
 import { redirectToClient, renderErrorPage, renderPage, type ClientRedirect } from '../lib/http/redirect';
 import { grantableScopes } from '../lib/scopes';
-import { authorizingAccount, parsePrompt, requireFreshLogin } from '../lib/prompt';
-import { consentPageLocals, consentRemembered, type ConsentRequest } from '../lib/consent';
+import { authorizingAccount, confirmAuthorizingAccount, LOGIN_MARKER, parsePrompt, requireFreshLogin } from '../lib/prompt';
+import { consentPageLocals, consentRemembered } from '../lib/consent';
 import type { TranslationVars } from '../lib/translate';
 import type { Application, Grant, NewGrant } from '../lib/store';
 import { narrowedResources, newAccessToken, newRefreshToken, tokenResources, tokenResponse } from '../lib/tokens';
@@ -54,11 +54,11 @@ const values = {
   oauthResponseMode: value<ResponseMode>('query', 'Response mode when the request names none: `query` or `form_post`.'),
   loginRoute: value('/login', "The host's login page, where `requireAuthorizableAccount` sends a visitor, with `return_to` set to the authorization URL."),
   oauthTemplatesDir: value<string | null>(null, 'A directory (absolute, or relative to the working directory) with the host’s own `authorize.html`, `authorize_error.html` and `form_post.html` (EJS, use `<%= %>`); missing files fall back to the built-in ones.', 'nullable-string'),
-  oauthCsrfSecret: value<string | null>(null, 'HMAC key of CSRF tokens. Null: a random key per process, so set it when several processes serve /authorize.', 'nullable-string'),
+  oauthCsrfSecret: value<string | null>(null, 'HMAC key of CSRF tokens and of the fresh-login marker `login_requested_at`. Null: a random key per process, so set it when several processes serve /authorize.', 'nullable-string'),
   oauthCsrfCookieName: value('oauth_csrf', 'Cookie holding the CSRF nonce when the host has no session.'),
   oauthRememberConsent: value(true, 'Skip the consent page when the account has already granted every requested scope to the client and not revoked it (issue the code at once); `prompt=consent` still shows it.'),
   logoutRoute: value<string | null>(null, 'The host\'s logout URL: when set, the consent page offers "Not you?" linking to it with `return_to` set to the authorization URL.', 'nullable-string'),
-  oauthFreshLoginWindow: value(600, 'Seconds after being sent to the login for `prompt=login` (or `authorizationLogin`) within which the returning request counts as freshly logged in, when `accountAuthenticatedAt` cannot tell (returns null).'),
+  oauthFreshLoginWindow: value(600, 'Seconds after being sent to the login for `prompt=login` (or `authorizationLogin`, e.g. `max_age`) within which the returning request, and its consent POST, count as freshly logged in: always required, besides a login time from `accountAuthenticatedAt` at or after the signed `login_requested_at` marker when the host can tell.'),
   // labels of the pages: the default `translate` reads them for their keys (lib/translate.ts LABEL_VALUES)
   authorizePageTitle: value('Authorize', 'Title of the consent page (translate key `consent.title`).'),
   authorizePageLead: value('The application {name} would like to access your data', 'Lead of the consent page; `{name}` is the application name (translate key `consent.lead`).'),
@@ -103,7 +103,7 @@ const methods = {
   ),
   requireFreshLogin: method(
     requireFreshLogin,
-    '`requireFreshLogin(reason)`: sends the user to log in again although a session may exist (`prompt=login`, `select_account`, or an `authorizationLogin` contribution): 302 to `loginRoute` with `return_to` (marked with `login_requested_at`), `prompt` and `login_hint`; 401 for JSON. Override to force re-authentication your own way.',
+    '`requireFreshLogin(reason)`: sends the user to log in again although a session may exist (`prompt=login`, `select_account`, or an `authorizationLogin` contribution): 302 to `loginRoute` with `return_to` (marked with the signed `login_requested_at`), `prompt` and `login_hint`; 401 for JSON. Override to force re-authentication your own way.',
   ),
   resourceOwnerParams: method(
     (_ctx: OAuthContext): Record<string, unknown> | Promise<Record<string, unknown>> => ({}),
@@ -143,8 +143,11 @@ export default defineFeature({
   },
 });
 
-/** The parameters of an authorization request that the consent form carries to the POST. */
-const REQUEST_PARAMS = ['client_id', 'redirect_uri', 'response_type', 'response_mode', 'scope', 'state', 'ui_locales'];
+/**
+ * The parameters of an authorization request that the consent form carries to the POST; the
+ * POST checks `prompt` and the fresh-login marker again (lib/prompt.ts).
+ */
+const REQUEST_PARAMS = ['client_id', 'redirect_uri', 'response_type', 'response_mode', 'scope', 'state', 'ui_locales', 'prompt', LOGIN_MARKER];
 /** Set once client_id and redirect_uri are validated: from then on errors go back to the client. */
 const validatedRedirects = new WeakMap<OAuthContext, ClientRedirect>();
 
@@ -164,10 +167,10 @@ async function authorizeRoute(ctx: OAuthContext): Promise<void> {
   validateRequest(ctx, request);
   // OpenID Connect Core §3.1.2.1 `prompt` and the `authorizationLogin` point (lib/prompt.ts).
   const prompts = parsePrompt(ctx);
-  const accountId = await authorizingAccount(ctx, prompts);
+  const accountId = await authorizingAccount(ctx, prompts, carriedParams(request));
   if (accountId === null) return;
   ctx.accountId = accountId;
-  if (!prompts.has('consent') && (await consentRemembered(ctx, request.application, accountId, consentRequest(request)))) return issueCode(ctx, request, accountId);
+  if (!prompts.has('consent') && (await consentRemembered(ctx, request.application, accountId, request.scopes, request.target.redirectUri))) return issueCode(ctx, request, accountId);
   if (prompts.has('none')) throw new OAuthError('consent_required', ctx.values.oauthConsentRequiredMessage, { reason: 'consent_required' });
   await renderConsent(ctx, request, accountId);
 }
@@ -185,6 +188,9 @@ async function authorizePostRoute(ctx: OAuthContext): Promise<void> {
   if (ctx.params.decision !== 'approve') {
     throw new OAuthError('access_denied', ctx.values.oauthAccessDeniedMessage, { reason: 'consent_denied' });
   }
+  // The same prompt / max_age decision as the GET: a form posted with other parameters, or
+  // after the fresh-login window, does not skip it (login_required, lib/prompt.ts).
+  await confirmAuthorizingAccount(ctx, parsePrompt(ctx), carriedParams(request), accountId);
   await issueCode(ctx, request, accountId);
 }
 
@@ -310,11 +316,16 @@ function csrfOptions(ctx: OAuthContext, accountId: string): CsrfOptions {
   };
 }
 
+/** The names of the parameters the consent form carries to the POST. */
+function carriedParams(request: AuthorizationRequest): string[] {
+  return [...REQUEST_PARAMS, ...request.extensions.flatMap((e) => e.parameters)];
+}
+
 /** The consent page: who asks, for what, and the CSRF-protected Approve / Deny form. */
 async function renderConsent(ctx: OAuthContext, request: AuthorizationRequest, accountId: string): Promise<void> {
   const t = (key: string, vars?: TranslationVars): string => ctx.methods.translate(key, vars);
   const app = request.application;
-  const carried = [...REQUEST_PARAMS, ...request.extensions.flatMap((e) => e.parameters)];
+  const carried = carriedParams(request);
   // Every value of a multi-valued parameter (RFC 8707 `resource`), each as its own hidden field.
   const fields = carried.flatMap((name) => paramValues(ctx.params, name).map((value) => ({ name, value })));
   fields.push({ name: 'csrf_token', value: issueCsrfToken(ctx.req, ctx.res, csrfOptions(ctx, accountId)) });
@@ -324,7 +335,7 @@ async function renderConsent(ctx: OAuthContext, request: AuthorizationRequest, a
     { href: app.tosUri, label: t('consent.tos') },
   ].filter((l): l is { href: string; label: string } => isWebUrl(l.href));
   // Who is signed in, where the user will be sent, each scope described, lasting access (lib/consent.ts).
-  const more = await consentPageLocals(ctx, app, consentRequest(request), accountId);
+  const more = await consentPageLocals(ctx, app, request.scopes, request.target.redirectUri, accountId);
   renderPage(ctx, 'authorize', {
     ...more,
     lang: ctx.methods.locale(),
@@ -342,11 +353,6 @@ async function renderConsent(ctx: OAuthContext, request: AuthorizationRequest, a
     approveButton: t('consent.allow'),
     denyButton: t('consent.deny'),
   });
-}
-
-/** What the user consents to (lib/consent.ts): scopes, where they are sent, RFC 8707 resources, the OIDC claims request. */
-function consentRequest(request: AuthorizationRequest): ConsentRequest {
-  return { scopes: request.scopes, redirectUri: request.target.redirectUri, resources: request.fields.resources ?? null, claims: request.fields.claims ?? null };
 }
 
 /** Only http(s) URLs become links or images: a `javascript:` homepage must not run on our origin. */

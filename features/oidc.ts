@@ -21,7 +21,7 @@ import type { Runtime } from '../lib/runtime';
 import { OAuthConfigurationError } from '../lib/options';
 import type { Application, Grant } from '../lib/store';
 import type { TokenResponseExtension } from '../lib/tokens';
-import type { AuthorizationLoginExtension } from '../lib/prompt';
+import { freshLoginAt, type AuthorizationLoginExtension } from '../lib/prompt';
 import {
   parseClaimsParameter,
   pickClaims,
@@ -29,7 +29,6 @@ import {
   requestedClaimNames,
   scopeClaimNames,
   serializeClaimsRequest,
-  supportedClaimsRequest,
   STANDARD_SCOPE_CLAIMS,
   storedClaimsRequest,
   type ClaimsRequest,
@@ -110,9 +109,6 @@ declare module '../lib/context' {
 
 /** The texts of the logout pages (lib/translate.ts keys), in English. */
 const TRANSLATIONS = {
-  // The consent page (lib/consent.ts): claims asked by name with the `claims` parameter (Core §5.5).
-  'consent.claimsLabel': 'Also asked for',
-  'consent.essentialClaim': '(needed by the application)',
   'endSession.title': 'Sign out',
   'endSession.question': 'Do you want to sign out of this site?',
   'endSession.questionFor': '{name} asks you to sign out of this site.',
@@ -195,8 +191,7 @@ function validateAuthenticationRequest(ctx: OAuthContext, _app: Application, sco
   if (p.claims !== undefined) {
     const parsed = parseClaimsParameter(p.claims);
     if (typeof parsed === 'string') throw invalidParameter(ctx, 'claims');
-    // §5.5: a claim the server does not support is ignored; the others are shown on the consent page (lib/consent.ts).
-    claims = supportedClaimsRequest(parsed, new Set(claimsSupported(ctx)));
+    claims = parsed;
   }
   const locales = localeList(p.claims_locales);
   return { nonce: p.nonce ?? null, claims: serializeClaimsRequest(claims), claimsLocales: locales.length > 0 ? locales : null };
@@ -223,23 +218,27 @@ const openIdRequests = new WeakSet<OAuthContext>();
 /**
  * `authorizationLogin` (lib/prompt.ts): with `max_age`, a login older than that many seconds,
  * or of an unknown time, needs a fresh one (§3.1.2.1); the user then goes through `loginRoute`.
+ * Without a session too, so the first login already carries the fresh-login marker (one login).
  */
 async function loginOlderThanMaxAge(ctx: OAuthContext, accountId: string | null): Promise<boolean> {
   if (!openIdRequests.has(ctx)) return false;
   const seconds = maxAge(ctx);
-  if (seconds === undefined || accountId === null) return false;
+  if (seconds === undefined) return false;
+  if (accountId === null) return true;
   const at = await ctx.methods.accountAuthenticatedAt();
   return at === null || ctx.now().getTime() - at.getTime() > seconds * 1000;
 }
 
 /**
  * On approval: when the end user authenticated and how (`auth_time`, `acr`, `amr`), kept on the
- * grant for its ID tokens. With `max_age` and a host that cannot say when, the fresh login just
- * checked (lib/prompt.ts) is dated now.
+ * grant for its ID tokens. `auth_time` is the host's `accountAuthenticatedAt`; when the host
+ * cannot say, the fresh-login round trip this request proved (lib/prompt.ts: `max_age` or
+ * `prompt=login`) dates it at the time the user was sent to log in, the login came after; else
+ * none. Never made up.
  */
 async function recordAuthentication(ctx: OAuthContext, _app: Application, scopes: readonly string[]): Promise<AuthorizationRequestFields> {
   if (!scopes.includes('openid')) return {};
-  const authTime = (await ctx.methods.accountAuthenticatedAt()) ?? (ctx.params.max_age !== undefined ? ctx.now() : null);
+  const authTime = (await ctx.methods.accountAuthenticatedAt()) ?? freshLoginAt(ctx);
   const context = await ctx.methods.accountAuthenticationContext();
   const acr = typeof context?.acr === 'string' && context.acr !== '' ? context.acr : null;
   const amr = Array.isArray(context?.amr) ? context.amr.filter((m): m is string => typeof m === 'string' && /^\S+$/.test(m)) : [];

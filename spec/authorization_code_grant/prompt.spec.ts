@@ -4,7 +4,7 @@ import { FEATURES } from '../../lib/features';
 import authorizationCodeGrant from '../../features/authorization_code_grant';
 import type { OAuthContext } from '../../lib/context';
 import { buildApp, closeAll, type TestApp } from '../support/build_app';
-import { consent, errorPage, grantCount, ISSUER, locationParams, query, testLogin } from './flow';
+import { consent, errorPage, formFields, grantCount, ISSUER, locationParams, query, testLogin } from './flow';
 
 afterAll(closeAll);
 
@@ -133,7 +133,8 @@ describe('authorization_code_grant › prompt=login', () => {
     const back = new URL(returnTo, 'http://x');
     expect(back.pathname).toBe(s.t.path('/authorize'));
     expect(back.searchParams.get('prompt')).toBe('login');
-    expect(back.searchParams.getAll('login_requested_at')).toEqual([String(T0 / 1000)]);
+    // The time it was sent, and an HMAC over it and the request (lib/prompt.ts): it cannot be typed in.
+    expect(back.searchParams.getAll('login_requested_at')).toEqual([expect.stringMatching(new RegExp(`^${T0 / 1000}\\.[A-Za-z0-9_-]{43}$`))]);
   });
 
   it('coming back within oauthFreshLoginWindow shows the consent page (the host cannot tell the login time)', async () => {
@@ -165,19 +166,26 @@ describe('authorization_code_grant › prompt=login', () => {
     const stale = await s.t.agent.get(returnTo).set('X-Test-User', 'alice').set('X-Auth-Time', String(T0 - 3_600_000));
     expect(stale.status).toBe(302);
     expect(locationParams(stale.headers.location).error).toBe('login_required');
-    // The host's record wins over the window: a fresh login long after the redirect still counts.
-    s.clock.now = T0 + 3_600_000;
     const fresh = await s.t.agent.get(returnTo).set('X-Test-User', 'alice').set('X-Auth-Time', String(T0 + 5_000));
     expect(fresh.status).toBe(200);
+    // The window holds with the host's record too: an hour later the marker is spent.
+    s.clock.now = T0 + 3_600_000;
+    const replayed = await s.t.agent.get(returnTo).set('X-Test-User', 'alice').set('X-Auth-Time', String(T0 + 5_000));
+    expect(replayed.headers.location).toBe(`${REDIRECT}?error=login_required&error_description=Login+required&state=st&iss=${ISS}`);
   });
 
   it('without a session, the login redirect carries the marker too, so one login is enough', async () => {
     const s = await setup();
     const res = await authorize(s, { prompt: 'login' }, null);
     const { returnTo } = loginRedirect(res.headers.location);
-    expect(new URL(returnTo, 'http://x').searchParams.get('login_requested_at')).toBe(String(T0 / 1000));
+    expect(new URL(returnTo, 'http://x').searchParams.get('login_requested_at')).toMatch(new RegExp(`^${T0 / 1000}\\.[A-Za-z0-9_-]{43}$`));
     const back = await s.t.agent.get(returnTo).set('X-Test-User', 'alice');
     expect(back.status).toBe(200);
+    // The consent form carries prompt and the marker, and the POST checks them again: the code.
+    expect(formFields(back.text)).toMatchObject({ prompt: 'login', login_requested_at: new URL(returnTo, 'http://x').searchParams.get('login_requested_at') });
+    const post = await s.t.agent.post(s.t.path('/authorize')).set('X-Test-User', 'alice').type('form').send({ ...formFields(back.text), decision: 'approve' });
+    expect(post.status).toBe(302);
+    expect(locationParams(post.headers.location)).toEqual({ code: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), state: 'st', iss: ISSUER });
   });
 
   it('a remembered consent still needs the fresh login, then issues the code', async () => {
@@ -217,6 +225,85 @@ describe('authorization_code_grant › prompt=login', () => {
     expect(res.status).toBe(403);
     expect(res.text).toBe('step up');
     expect(reasons).toEqual(['login']);
+  });
+});
+
+describe('authorization_code_grant › the fresh-login marker cannot be forged or replayed', () => {
+  const LOGIN_REQUIRED = `${REDIRECT}?error=login_required&error_description=Login+required&state=st&iss=${ISS}`;
+
+  it('a marker typed into the URL (the time, no signature) is login_required, never the consent page', async () => {
+    const s = await setup();
+    const res = await authorize(s, { prompt: 'login', login_requested_at: String(T0 / 1000) });
+    expect(res.status).toBe(302);
+    expect(res.headers.location).toBe(LOGIN_REQUIRED);
+    const extension = await authorize(s, { needs_fresh: '1', login_requested_at: String(T0 / 1000) });
+    expect(extension.headers.location).toBe(LOGIN_REQUIRED);
+  });
+
+  it('a marker of 0 with a host that reports a login a day ago is login_required', async () => {
+    const s = await setup();
+    const res = await authorize(s, { prompt: 'login', login_requested_at: '0' }).set('X-Auth-Time', String(T0 - 86_400_000));
+    expect(res.headers.location).toBe(LOGIN_REQUIRED);
+  });
+
+  it('a signed marker with its time or signature altered is login_required', async () => {
+    const s = await setup();
+    const marker = new URL(locationParams((await authorize(s, { prompt: 'login' })).headers.location).return_to!, 'http://x').searchParams.get('login_requested_at')!;
+    const [time, mac] = marker.split('.');
+    const earlier = await authorize(s, { prompt: 'login', login_requested_at: `${Number(time) - 86_400}.${mac}` }).set('X-Auth-Time', String(T0 - 3_600_000));
+    expect(earlier.headers.location).toBe(LOGIN_REQUIRED);
+    const flipped = `${time}.${mac!.startsWith('A') ? 'B' : 'A'}${mac!.slice(1)}`;
+    expect((await authorize(s, { prompt: 'login', login_requested_at: flipped })).headers.location).toBe(LOGIN_REQUIRED);
+    // Unaltered, the same marker passes: the refusals above are the signature's.
+    expect((await authorize(s, { prompt: 'login', login_requested_at: marker })).status).toBe(200);
+  });
+
+  it('a marker older than the host\'s login time is login_required', async () => {
+    const s = await setup();
+    const { return_to: returnTo } = locationParams((await authorize(s, { prompt: 'login' })).headers.location);
+    s.clock.now = T0 + 10_000;
+    const res = await s.t.agent.get(returnTo!).set('X-Test-User', 'alice').set('X-Auth-Time', String(T0 - 1_000));
+    expect(res.headers.location).toBe(LOGIN_REQUIRED);
+  });
+
+  it('a marker signed for another request is login_required', async () => {
+    const s = await setup();
+    const marker = new URL(locationParams((await authorize(s, { prompt: 'login', scope: 'books.read' })).headers.location).return_to!, 'http://x').searchParams.get('login_requested_at')!;
+    const other = await authorize(s, { prompt: 'login', scope: 'books.write', login_requested_at: marker });
+    expect(other.headers.location).toBe(LOGIN_REQUIRED);
+  });
+
+  it('a marker replayed beyond oauthFreshLoginWindow is login_required (default host)', async () => {
+    const s = await setup({ oauthFreshLoginWindow: 60 });
+    const { return_to: returnTo } = locationParams((await authorize(s, { prompt: 'login' })).headers.location);
+    s.clock.now = T0 + 59_000;
+    expect((await s.t.agent.get(returnTo!).set('X-Test-User', 'alice')).status).toBe(200);
+    s.clock.now = T0 + 61_000;
+    expect((await s.t.agent.get(returnTo!).set('X-Test-User', 'alice')).headers.location).toBe(LOGIN_REQUIRED);
+  });
+
+  it('POST /authorize with prompt=login added to a consent form is login_required and writes nothing', async () => {
+    const s = await setup();
+    const page = await authorize(s, {});
+    expect(page.status).toBe(200);
+    const fields = formFields(page.text);
+    for (const extra of [{ prompt: 'login' }, { needs_fresh: '1' }, { prompt: 'login', login_requested_at: String(T0 / 1000) }]) {
+      const post = await s.t.agent.post(s.t.path('/authorize')).set('X-Test-User', 'alice').type('form').send({ ...fields, ...extra, decision: 'approve' });
+      expect(post.status).toBe(302);
+      expect(post.headers.location).toBe(LOGIN_REQUIRED);
+    }
+    expect(await grantCount(s.t)).toBe(0);
+  });
+
+  it('POST /authorize after the window has passed since the fresh login is login_required', async () => {
+    const s = await setup();
+    const { return_to: returnTo } = locationParams((await authorize(s, { prompt: 'login' })).headers.location);
+    const back = await s.t.agent.get(returnTo!).set('X-Test-User', 'alice');
+    expect(back.status).toBe(200);
+    s.clock.now = T0 + 601_000;
+    const post = await s.t.agent.post(s.t.path('/authorize')).set('X-Test-User', 'alice').type('form').send({ ...formFields(back.text), decision: 'approve' });
+    expect(post.headers.location).toBe(LOGIN_REQUIRED);
+    expect(await grantCount(s.t)).toBe(0);
   });
 });
 
