@@ -21,6 +21,9 @@ import {
   type MetadataDocument,
   type MetadataDocumentSettings,
 } from '../lib/client_id_metadata_document';
+import { clientAuthSource } from '../lib/client_auth/secret_guard';
+import { FixedWindowRateLimiter, isRateLimit, type RateLimit } from '../lib/http/rate_limit';
+import { OAuthConfigurationError } from '../lib/options';
 import type { Application, Grant, NewApplication } from '../lib/store';
 import authorizationCodeGrant, { type AuthorizationRequestExtension, type CodeExchangeExtension } from './authorization_code_grant';
 import pkce from './pkce';
@@ -35,6 +38,12 @@ const values = {
   oauthClientIdMetadataDocumentFailureBackoff: value(10, 'Seconds a failed fetch or an invalid document is remembered before its URL is tried again; doubles on each further failure.'),
   oauthClientIdMetadataDocumentMaxFailureBackoff: value(300, 'Longest time, in seconds, a failure of a client ID metadata document is remembered.'),
   oauthClientIdMetadataDocumentCacheSize: value(1000, 'How many documents (and failures) each process remembers, least recently used first out. A constant.'),
+  oauthClientIdMetadataDocumentRateLimit: value<RateLimit | null>(
+    { max: 20, windowSeconds: 60 },
+    'Fetches of documents not cached that one source (`req.ip`, IPv6 by /64) may cause per window, per process: `{ max, windowSeconds }`; beyond it the client id is refused as unavailable (a cached document is still used). Anyone can name a new URL as client_id, so this bounds the outbound requests (and application rows) an anonymous caller can cause. null: no limit.',
+    'nullable-object',
+  ),
+  oauthClientIdMetadataDocumentMaxConcurrentFetches: value(20, 'Documents of distinct URLs fetched at once, per process; a request needing one more is refused as unavailable (not remembered as that URL failing).'),
   // (c) policy
   oauthClientIdMetadataDocumentScopes: value<string[] | null>(
     null,
@@ -81,6 +90,16 @@ export default defineFeature({
     // §5
     client_id_metadata_document_supported: () => true,
   },
+  validate(v) {
+    const limit = v.oauthClientIdMetadataDocumentRateLimit;
+    if (limit !== null && typeof limit !== 'function' && !isRateLimit(limit)) {
+      throw new OAuthConfigurationError("oauth(): option 'oauthClientIdMetadataDocumentRateLimit' must be null or { max, windowSeconds } with a positive integer max and a positive windowSeconds.");
+    }
+    const concurrent = v.oauthClientIdMetadataDocumentMaxConcurrentFetches;
+    if (typeof concurrent === 'number' && !(Number.isInteger(concurrent) && concurrent > 0)) {
+      throw new OAuthConfigurationError("oauth(): option 'oauthClientIdMetadataDocumentMaxConcurrentFetches' must be a positive integer.");
+    }
+  },
 });
 
 /** The registration a document gives, in the application's fields (what its hash covers). */
@@ -112,7 +131,9 @@ async function resolveClient(ctx: OAuthContext, clientId: string, refuse: Client
   }
   let doc: MetadataDocument<DocumentRegistration>;
   try {
-    doc = await cacheOf(ctx).get(clientId, ctx.now().getTime(), settings(ctx), (body) => readDocument(ctx, url, clientId, body));
+    const cache = cacheOf(ctx);
+    if (cache.wouldFetch(clientId, ctx.now().getTime())) limitFetches(ctx);
+    doc = await cache.get(clientId, ctx.now().getTime(), settings(ctx), (body) => readDocument(ctx, url, clientId, body));
   } catch (e) {
     const invalid = e instanceof ClientIdMetadataDocumentError && e.kind === 'invalid';
     throw refuse(invalid ? 'invalid_client_metadata_document' : 'client_metadata_document_unavailable', e);
@@ -220,8 +241,26 @@ function settings(ctx: OAuthContext): MetadataDocumentSettings {
     maxCacheSeconds: v.oauthClientIdMetadataDocumentMaxCacheExpiresIn,
     failureBackoffSeconds: v.oauthClientIdMetadataDocumentFailureBackoff,
     maxFailureBackoffSeconds: v.oauthClientIdMetadataDocumentMaxFailureBackoff,
+    maxConcurrentFetches: v.oauthClientIdMetadataDocumentMaxConcurrentFetches,
     clock: () => ctx.now().getTime(),
   };
+}
+
+const limiters = new WeakMap<object, FixedWindowRateLimiter>();
+
+/**
+ * `oauthClientIdMetadataDocumentRateLimit`: a source over its fetches of uncached documents gets
+ * the client id refused as unavailable. Only what would fetch is counted: clients whose document
+ * is cached cost nothing.
+ */
+function limitFetches(ctx: OAuthContext): void {
+  const limit = ctx.values.oauthClientIdMetadataDocumentRateLimit;
+  if (limit === null) return;
+  if (!isRateLimit(limit)) throw new Error('oauthClientIdMetadataDocumentRateLimit must be null or { max, windowSeconds }');
+  let limiter = limiters.get(ctx.runtime);
+  if (!limiter) limiters.set(ctx.runtime, (limiter = new FixedWindowRateLimiter()));
+  const wait = limiter.hit(clientAuthSource((ctx.req as { ip?: string } | undefined)?.ip), ctx.now().getTime(), limit);
+  if (wait > 0) throw new ClientIdMetadataDocumentError('unavailable', `the client ID metadata document was not fetched: too many new client ids from this source (try again in ${wait} s)`);
 }
 
 const caches = new WeakMap<object, MetadataDocumentCache<DocumentRegistration>>();

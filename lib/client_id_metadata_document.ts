@@ -9,7 +9,9 @@
  * of lib/jwks.ts) clamped between a minimum and a maximum; one fetch in flight per URL however
  * many requests wait for it; and a failure (fetch or validation) remembered for a backoff window
  * that doubles on each further failure, so a broken or hostile URL cannot make the server fetch
- * it again and again (§4.3).
+ * it again and again (§4.3); and at most `maxConcurrentFetches` distinct URLs fetched at once, so
+ * many new URLs cannot hold many outbound connections (the feature also limits each source's
+ * fetches, `oauthClientIdMetadataDocumentRateLimit`).
  */
 import { createHash } from 'node:crypto';
 import { cacheLifetime } from './jwks';
@@ -72,6 +74,8 @@ export interface MetadataDocumentSettings {
   maxCacheSeconds: number;
   failureBackoffSeconds: number;
   maxFailureBackoffSeconds: number;
+  /** Fetches of distinct URLs in flight at once; one more is refused (unavailable, not remembered as the URL's failure). */
+  maxConcurrentFetches: number;
   /** The current time in ms on the context's clock, read when a fetch ends. */
   clock: () => number;
   /** Replaces DNS resolution (tests). */
@@ -119,6 +123,9 @@ export class MetadataDocumentCache<T> {
     }
     let p = this.inflight.get(url);
     if (!p) {
+      if (this.inflight.size >= s.maxConcurrentFetches) {
+        throw new ClientIdMetadataDocumentError('unavailable', `the client ID metadata document was not fetched: ${this.inflight.size} other documents are being fetched`);
+      }
       p = this.load(url, now, s, parse).then(
         (loaded) => {
           this.failures.delete(url);
@@ -136,6 +143,15 @@ export class MetadataDocumentCache<T> {
       this.inflight.set(url, p);
     }
     return p;
+  }
+
+  /** Whether `get` would fetch `url` now: no fresh document, no failure being remembered, no fetch in flight. */
+  wouldFetch(url: string, now: number): boolean {
+    const entry = this.entries.get(url);
+    if (entry && now < entry.freshUntil) return false;
+    const failure = this.failures.get(url);
+    if (failure && now < failure.until && now >= failure.until - failure.backoffMs) return false;
+    return !this.inflight.has(url);
   }
 
   private async load(url: string, now: number, s: MetadataDocumentSettings, parse: (body: unknown) => T): Promise<MetadataDocument<T>> {

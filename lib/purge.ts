@@ -5,7 +5,10 @@
  *   (now − `oauthPurgeRetention`, so introspection and refresh-token reuse detection still see
  *   recent ones), with the retired refresh tokens of those grants (`refresh`);
  * - authorization codes never redeemed whose lifetime ended before the cut-off;
- * - jtis whose assertion expired (`jwt_bearer`): replay protection needs them only until then.
+ * - jtis whose assertion expired (`jwt_bearer`): replay protection needs them only until then;
+ * - application rows of client ID metadata documents made before the cut-off that no grant
+ *   references (`client_id_metadata_documents`): anyone can make one by naming a new URL, and the
+ *   next use of the client id makes it again from its document.
  *
  * Each batch is one short transaction (select up to `batchSize` grants, delete their retired
  * refresh tokens, then them), committed before the next begins, with a turn of the event loop in
@@ -28,6 +31,11 @@ export type PurgeCounts = {
   retiredRefreshTokens: number;
   /** Used JWT assertion ids whose assertion has expired (`jwt_bearer`). */
   jtis: number;
+  /**
+   * Application rows of clients known by their metadata document (`client_id_metadata_documents`),
+   * made before the cut-off, that no grant references any more (the next use makes them again).
+   */
+  metadataDocumentClients: number;
 };
 
 /** Options of `auth.purge()`. */
@@ -67,7 +75,7 @@ export const MAX_PURGE_BATCH_SIZE = 10000;
 /** setTimeout's longest delay, in seconds. */
 const MAX_EVERY = Math.floor(0x7fffffff / 1000);
 
-const EMPTY: Readonly<PurgeCounts> = Object.freeze({ grants: 0, codes: 0, retiredRefreshTokens: 0, jtis: 0 });
+const EMPTY: Readonly<PurgeCounts> = Object.freeze({ grants: 0, codes: 0, retiredRefreshTokens: 0, jtis: 0, metadataDocumentClients: 0 });
 
 /** Lets the event loop run (I/O, timers, the SQLite writer's commit) between two batches. */
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -190,6 +198,19 @@ export class Purger {
           return { more: keys.length === size, jtis: await store.purge.deleteJtis(keys) };
         });
         counts.jtis += batch.jtis;
+        more = batch.more;
+        await nextTurn();
+      }
+    }
+
+    if (rt.enabled.has('client_id_metadata_documents')) {
+      // After the grants: a client whose last grant was just purged goes in the same run.
+      for (let more = true; more && !stopped(); ) {
+        const batch = await rt.store.transaction(async (store) => {
+          const ids = await store.purge.unusedMetadataDocumentApplications(cutoff, size);
+          return { more: ids.length === size, deleted: await store.purge.deleteUnusedApplications(ids) };
+        });
+        counts.metadataDocumentClients += batch.deleted;
         more = batch.more;
         await nextTurn();
       }

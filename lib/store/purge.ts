@@ -1,6 +1,7 @@
 /**
  * The purge's queries (issue 12): grants and unused codes whose tokens all expired (or were
- * revoked) before a cut-off, the retired refresh tokens of those grants, and expired jtis.
+ * revoked) before a cut-off, the retired refresh tokens of those grants, expired jtis, and the
+ * application rows of client ID metadata documents that no grant references.
  * `lib/purge.ts` runs them in batches, each batch inside one `Store.transaction`, so these
  * methods build their queries with `Sql.table()`, which on better-sqlite3 runs on the writer's
  * pinned connection (and refuses to run outside a transaction).
@@ -97,6 +98,42 @@ export class PurgeStore {
     const { table, columns: c } = this.schema.jtis;
     const pairs = keys.map((k) => [k.issuer, k.jti]);
     return Number(await this.sql.table(table).whereIn([c.issuer, c.jti], pairs).delete());
+  }
+
+  /**
+   * `client_id_metadata_documents`: up to `limit` ids of application rows made from a metadata
+   * document (its hash set) before `cutoff` that no grant references any more; the next use of
+   * the client id makes the row again from its document. Inside a transaction only; on
+   * PostgreSQL a row a request is adding a grant to (its key-share lock) is skipped.
+   */
+  async unusedMetadataDocumentApplications(cutoff: Date, limit: number): Promise<number[]> {
+    const { table, columns: c } = this.schema.applications;
+    const g = this.schema.grants;
+    const q = this.sql
+      .table(table)
+      .select({ id: c.id })
+      .whereNotNull(c.metadataDocumentHash)
+      .where(c.createdAt, '<', cutoff)
+      .whereNotExists((sub) => void sub.select(g.columns.id).from(g.table).whereRaw('?? = ??', [`${g.table}.${g.columns.oauthApplicationId}`, `${table}.${c.id}`]))
+      .orderBy(c.id)
+      .limit(limit);
+    const rows = (await this.locked(q)) as Record<string, unknown>[];
+    return rows.map((row) => toId(row.id));
+  }
+
+  /** Deletes these metadata-document application rows, each only while no grant references it: how many. Inside a transaction only. */
+  async deleteUnusedApplications(ids: readonly number[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    const { table, columns: c } = this.schema.applications;
+    const g = this.schema.grants;
+    return Number(
+      await this.sql
+        .table(table)
+        .whereIn(c.id, ids)
+        .whereNotNull(c.metadataDocumentHash)
+        .whereNotExists((sub) => void sub.select(g.columns.id).from(g.table).whereRaw('?? = ??', [`${g.table}.${g.columns.oauthApplicationId}`, `${table}.${c.id}`]))
+        .delete(),
+    );
   }
 
   /** `FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite's writer already runs one transaction at a time. */

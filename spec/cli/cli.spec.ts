@@ -173,7 +173,7 @@ describe('cli › commands (host configuration: table clients)', () => {
   });
 
   it('purge prints the counts per kind of row', async () => {
-    expect(await json('purge')).toEqual({ grants: 0, codes: 0, retiredRefreshTokens: 0, jtis: 0 });
+    expect(await json('purge')).toEqual({ grants: 0, codes: 0, retiredRefreshTokens: 0, jtis: 0, metadataDocumentClients: 0 });
     const r = await run('purge', '--batch-size', '100');
     expect(r.code).toBe(0);
     expect(r.stdout.split('\n')).toEqual(expect.arrayContaining([expect.stringMatching(/^DELETED +ROWS$/), expect.stringMatching(/^grants +0$/), expect.stringMatching(/^retiredRefreshTokens +0$/)]));

@@ -68,7 +68,7 @@ async function jtiNames(t: TestApp): Promise<string[]> {
   return (await t.db('oauth_jwt_jtis').select('jti').orderBy('jti')).map((r: { jti: string }) => r.jti);
 }
 
-const NONE: PurgeCounts = { grants: 0, codes: 0, retiredRefreshTokens: 0, jtis: 0 };
+const NONE: PurgeCounts = { grants: 0, codes: 0, retiredRefreshTokens: 0, jtis: 0, metadataDocumentClients: 0 };
 
 /** Waits, on real timers, until `cond` holds; gives up after 10 s so a failed spec stops polling. */
 async function until(cond: () => boolean): Promise<void> {
@@ -165,7 +165,7 @@ describe('oauth_base › purge', () => {
       const store = storeOf(s.t);
       await store.jtis.use('issuer-a', 'before', new Date(olderThan - 1));
       await store.jtis.use('issuer-a', 'after', new Date(olderThan + 1));
-      await expect(s.t.auth.purge({ olderThan: new Date(olderThan) })).resolves.toEqual({ grants: 1, codes: 1, retiredRefreshTokens: 0, jtis: 1 });
+      await expect(s.t.auth.purge({ olderThan: new Date(olderThan) })).resolves.toEqual({ grants: 1, codes: 1, retiredRefreshTokens: 0, jtis: 1, metadataDocumentClients: 0 });
       expect(await grantIds(s.t)).toEqual([atOlderThan]);
       expect(await jtiNames(s.t)).toEqual(['after']);
     });
