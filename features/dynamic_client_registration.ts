@@ -163,11 +163,16 @@ async function registerRoute(ctx: OAuthContext): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // RFC 7592: reading, updating and deleting a registration
 
-/** GET /register/:client_id (RFC 7592 §2.1): the current registration, without the secret (stored hashed, it cannot be shown). */
+/**
+ * GET /register/:client_id (RFC 7592 §2.1): the current registration, without the secret (stored
+ * hashed, it cannot be shown). §3 has the response carry `registration_access_token`: it is the
+ * token the request presented (stored hashed too, but the request holds it), as node-oidc-provider
+ * answers. A read never rotates it: a GET whose response is lost must not lock the client out.
+ */
 async function readRoute(ctx: OAuthContext): Promise<void> {
   setNoCache(ctx.res);
-  const { app } = await authenticateRegistration(ctx);
-  ctx.res.status(200).json(registrationResponse(ctx, app, {}));
+  const { app, token } = await authenticateRegistration(ctx);
+  ctx.res.status(200).json(registrationResponse(ctx, app, { registrationToken: token }));
 }
 
 /**
@@ -176,11 +181,12 @@ async function readRoute(ctx: OAuthContext): Promise<void> {
  * default), as a new registration would. A client_secret it carries must be the current one; the
  * server never takes a secret from the client. A change to a secret-based method of a client
  * without a usable secret issues one. The registration access token is rotated unless
- * `oauthRegistrationRotateAccessToken` is false.
+ * `oauthRegistrationRotateAccessToken` is false; the response carries the new one, or the one
+ * presented (§3).
  */
 async function updateRoute(ctx: OAuthContext): Promise<void> {
   setNoCache(ctx.res);
-  const { app, tokenHash } = await authenticateRegistration(ctx);
+  const { app, token, tokenHash } = await authenticateRegistration(ctx);
   const body = await readJson(ctx);
   const given = body as Record<string, unknown>;
   if (given.client_id !== app.clientId) throw metadataError('client_id must be included and be the client_id of this registration (RFC 7592 section 2.2)');
@@ -210,7 +216,7 @@ async function updateRoute(ctx: OAuthContext): Promise<void> {
     await ctx.hook('afterRegister');
     return row;
   });
-  ctx.res.status(200).json(registrationResponse(ctx, updated, { secret: secret?.value, registrationToken }));
+  ctx.res.status(200).json(registrationResponse(ctx, updated, { secret: secret?.value, registrationToken: registrationToken ?? token }));
 }
 
 /**
@@ -234,7 +240,7 @@ async function deleteRoute(ctx: OAuthContext): Promise<void> {
  * token) and another client's token all get the same 401 (§2.1: the server does not reveal
  * whether the client exists).
  */
-async function authenticateRegistration(ctx: OAuthContext): Promise<{ app: Application; tokenHash: string }> {
+async function authenticateRegistration(ctx: OAuthContext): Promise<{ app: Application; token: string; tokenHash: string }> {
   const token = bearerToken(ctx);
   if (token === null) throw new OAuthError('invalid_token', undefined, { reason: 'missing_token' });
   const clientId = (ctx.req.params as Record<string, string | undefined>).client_id ?? '';
@@ -247,7 +253,7 @@ async function authenticateRegistration(ctx: OAuthContext): Promise<{ app: Appli
   const tokenHash = ctx.methods.generateTokenHash(token);
   const matches = constantTimeEqual(tokenHash, stored ?? '');
   if (!app || stored === null || !matches) throw invalidRegistrationToken(ctx);
-  return { app, tokenHash: stored };
+  return { app, token, tokenHash: stored };
 }
 
 function invalidRegistrationToken(ctx: OAuthContext): OAuthError {
@@ -324,7 +330,8 @@ async function newSecret(ctx: OAuthContext, method: string): Promise<{ value: st
 /**
  * RFC 7591 §3.2.1 / RFC 7592 §3: client_id, the secret when one was just issued (with
  * client_secret_expires_at 0: it does not expire), client_id_issued_at, every registered field,
- * the registration access token when one was just issued, and the registration client URI.
+ * the registration access token (the one just issued, or on RFC 7592 the one presented), and the
+ * registration client URI.
  */
 function registrationResponse(ctx: OAuthContext, app: Application, issued: { secret?: string; registrationToken?: string }): Record<string, unknown> {
   const body: Record<string, unknown> = { client_id: app.clientId };

@@ -24,16 +24,17 @@ describe('dynamic_client_registration › management (RFC 7592)', () => {
   };
   const uri = (r: Registered) => t.path(`/register/${encodeURIComponent(r.client_id)}`);
 
-  it('GET returns the current registration without secret or token (§2.1: the secret is stored hashed and cannot be shown)', async () => {
+  it('GET returns the current registration without the secret (§2.1: stored hashed, it cannot be shown), with the token presented (§3), not rotated', async () => {
     const r = await register({ scope: 'books.read', contacts: ['ops@client.example'] });
     expect(r.registration_client_uri).toBe(`${ISSUER}${MOUNT}/register/${r.client_id}`);
     const res = await request(t.app).get(uri(r)).set('Authorization', `Bearer ${r.registration_access_token}`);
     expect(res.status).toBe(200);
     expect(res.headers['cache-control']).toBe('no-store');
-    const { client_secret: _s, registration_access_token: _t, ...expected } = r;
+    const { client_secret: _s, ...expected } = r;
     expect(res.body).toEqual(expected);
     expect(res.body.client_secret).toBeUndefined();
-    expect(res.body.registration_access_token).toBeUndefined();
+    expect(res.body.registration_access_token).toBe(r.registration_access_token);
+    expect((await request(t.app).get(uri(r)).set('Authorization', `Bearer ${r.registration_access_token}`)).status).toBe(200);
   });
 
   it('refuses a missing, wrong or other client\'s token, and an unknown client, with the same 401 invalid_token', async () => {
@@ -94,7 +95,7 @@ describe('dynamic_client_registration › management (RFC 7592)', () => {
     const r = (await request(u.app).post(u.path('/register')).send({ redirect_uris: ['https://client.example/cb'] })).body as Registered;
     const res = await request(u.app).put(u.path(`/register/${r.client_id}`)).set('Authorization', `Bearer ${r.registration_access_token}`).send({ client_id: r.client_id, redirect_uris: ['https://client.example/cb2'] });
     expect(res.status).toBe(200);
-    expect(res.body.registration_access_token).toBeUndefined();
+    expect(res.body.registration_access_token).toBe(r.registration_access_token);
     expect((await request(u.app).get(u.path(`/register/${r.client_id}`)).set('Authorization', `Bearer ${r.registration_access_token}`)).body.redirect_uris).toEqual(['https://client.example/cb2']);
   });
 
