@@ -15,13 +15,17 @@
  * `oauthIntrospectionAllowedClients` so that it may see every client's tokens; pass it as
  * RS_CLIENT_ID / RS_CLIENT_SECRET.
  *
+ * Every token's `aud` (the JWT claim, or the `aud` of the introspection answer) must include
+ * this API's AUDIENCE. The demo names no resource, so its tokens' `aud` is its issuer, the
+ * default AUDIENCE; with `oauthJwtAudience: 'http://127.0.0.1:4000'` on the demo, set
+ * AUDIENCE=http://127.0.0.1:4000 here.
+ *
  * Switching to JWT access tokens (RFC 9068), checked here without any call to the demo: add
- * `'jwt_access_tokens'` to the demo's features with a signing key (`oauthJwtKeys`) and
- * `oauthJwtAudience: 'http://127.0.0.1:4000'` (this API's AUDIENCE). Nothing changes here:
+ * `'jwt_access_tokens'` to the demo's features with a signing key (`oauthJwtKeys`). Nothing changes here:
  * the demo's metadata then lists its `jwks_uri`, and JWTs are verified against it, while any
  * opaque token left is still introspected (leave the credentials out to accept JWTs only).
  *
- * Environment: ISSUER (http://127.0.0.1:3000), AUDIENCE (http://127.0.0.1:4000), PORT (4000),
+ * Environment: ISSUER (http://127.0.0.1:3000), AUDIENCE (default: ISSUER), PORT (4000),
  * HOST (127.0.0.1), RS_CLIENT_ID / RS_CLIENT_SECRET (default: the demo client's).
  */
 import express, { type Express, type Request, type Response } from 'express';
@@ -94,7 +98,8 @@ async function main(): Promise<void> {
   const port = env.PORT ? Number(env.PORT) : 4000;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got '${env.PORT}'`);
   const issuer = env.ISSUER || 'http://127.0.0.1:3000';
-  const audience = env.AUDIENCE || 'http://127.0.0.1:4000';
+  // The demo names no resource (RFC 8707) and sets no oauthJwtAudience: its tokens' `aud` is its issuer.
+  const audience = env.AUDIENCE || issuer;
   const introspection = introspectionCredentials(env);
   const api = await createResourceApi({ issuer, audience, introspection, port, host: env.HOST || '127.0.0.1' });
   // Optional: find a misconfiguration (wrong issuer, authorization server down) now rather than at the first request.

@@ -11,6 +11,7 @@ import { requireParam } from '../lib/http/params';
 import { setNoCache } from '../lib/http/no_cache';
 import type { Application, Grant } from '../lib/store';
 import { findTokenGrant, type TokenKind } from '../lib/tokens';
+import { subjectFor } from '../lib/subject';
 import oauthBase from './oauth_base';
 
 const values = {
@@ -63,7 +64,11 @@ export interface IntrospectionResponse {
   exp?: number;
   iat?: number;
   sub: string;
-  /** RFC 8707 resources the token is for (one string for one); the client id when it names none. */
+  /**
+   * RFC 8707 resources the token is for (one string for one); when it names none, the server's
+   * own audience (`oauthJwtAudience ?? issuer`), as in a JWT access token's `aud` and at
+   * `requireOauthAuthorization`.
+   */
   aud: string | string[];
   iss: string;
 }
@@ -112,8 +117,9 @@ async function describeToken(ctx: OAuthContext, grant: Grant, kind: TokenKind): 
     ...(kind === 'access_token' && { token_type: ctx.values.oauthTokenType }),
     ...(expiresAt && { exp: epochSeconds(expiresAt) }),
     ...(issuedAt && { iat: epochSeconds(issuedAt) }),
-    sub: grant.accountId ?? app.clientId,
-    aud: audience(grant, kind) ?? app.clientId,
+    // The `sub` the client knows the end user by (lib/subject.ts: the ID token's, pairwise included).
+    sub: grant.accountId === null ? app.clientId : await subjectFor(ctx, app, grant.accountId),
+    aud: audience(grant, kind) ?? ctx.values.oauthJwtAudience ?? ctx.issuer,
     iss: ctx.issuer,
   };
 }

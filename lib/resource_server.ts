@@ -30,7 +30,11 @@ export interface ResourceServerOptions {
    * it: an https URL without query or fragment, or `http://` on a loopback host (development).
    */
   issuer: string;
-  /** What this service is called in the `aud` of the JWT access tokens it accepts: one value, or several (any one matches). */
+  /**
+   * What this service is called in the `aud` of the tokens it accepts: one value, or several
+   * (any one matches). A JWT's `aud` claim and an introspection answer's `aud` (RFC 7662 §2.2)
+   * must include one; an introspection answer without `aud` is refused.
+   */
   audience: string | readonly string[];
   /**
    * Client credentials for RFC 7662 introspection (sent with `client_secret_basic`). Without
@@ -269,7 +273,8 @@ interface Metadata {
 type Cached<T> = { value: T; until: number } | { error: Error; until: number };
 
 /** An introspection answer: what the token authorizes, or null when it is not active. */
-type Introspected = Omit<RemoteOAuthAuthorization, 'token'> | null;
+/** An active introspected token: what `req.oauth` gets, and the `aud` it was issued for. */
+type Introspected = { authorization: Omit<RemoteOAuthAuthorization, 'token'>; aud: string[] } | null;
 
 /** The resource server's view of one issuer: its metadata, keys and introspection answers. */
 class RemoteIssuer {
@@ -355,7 +360,9 @@ class RemoteIssuer {
     if (this.s.introspection && meta.introspectionEndpoint) {
       const found = await this.introspect(token, meta.introspectionEndpoint);
       if (!found) throw invalid('inactive_token');
-      return { ...found, token };
+      // RFC 7662 §2.2 `aud`, RFC 8707 §2: a token for another resource is not for this one.
+      if (!found.aud.some((a) => this.s.audience.includes(a))) throw invalid('audience_mismatch');
+      return { ...found.authorization, token };
     }
     throw invalid('unknown_token');
   }
@@ -607,7 +614,7 @@ class RemoteIssuer {
   private remember(key: string, value: Introspected): void {
     const now = this.now();
     const max = now + this.s.introspectionCacheSeconds * 1000;
-    const until = value ? Math.min(max, value.expiresAt.getTime()) : max;
+    const until = value ? Math.min(max, value.authorization.expiresAt.getTime()) : max;
     if (until <= now) return;
     this.introspected.delete(key);
     this.introspected.set(key, { value, until });
@@ -643,25 +650,29 @@ class RemoteIssuer {
   /**
    * §2.2: an active Bearer access token of this issuer, unexpired, with its client; null
    * otherwise. `token_type` must say Bearer: an active refresh token is not an access token.
-   * `aud` is not compared: which tokens a resource server may see is the authorization
-   * server's introspection policy (§4), and its `aud` may name the client.
+   * `aud` (a string or an array of them) is returned for the caller to compare with the
+   * configured `audience`: an answer without it names no audience, so it is refused.
    */
   private describe(m: Record<string, unknown>): Introspected {
     if (m.active !== true) return null;
-    const { token_type: type, exp, nbf, iss, sub, client_id: clientId, scope } = m;
+    const { token_type: type, exp, nbf, iss, sub, client_id: clientId, scope, aud } = m;
     const now = this.now() / 1000;
     if (typeof type !== 'string' || type.toLowerCase() !== 'bearer') return null;
     if (typeof exp !== 'number' || exp <= now - this.s.leewaySeconds) return null;
     if (typeof nbf === 'number' && nbf > now + this.s.leewaySeconds) return null;
     if (iss !== undefined && iss !== this.s.issuer) return null;
     if (typeof clientId !== 'string' || (sub !== undefined && typeof sub !== 'string') || (scope !== undefined && typeof scope !== 'string')) return null;
+    const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : [];
     return {
-      accountId: sub === undefined || sub === clientId ? null : sub,
-      clientId,
-      applicationId: null,
-      scopes: splitScope(scope),
-      grantId: null,
-      expiresAt: new Date(exp * 1000),
+      authorization: {
+        accountId: sub === undefined || sub === clientId ? null : sub,
+        clientId,
+        applicationId: null,
+        scopes: splitScope(scope),
+        grantId: null,
+        expiresAt: new Date(exp * 1000),
+      },
+      aud: audiences,
     };
   }
 

@@ -36,7 +36,7 @@ describe('interop › revocation_introspection (oauth4webapi)', () => {
         exp: iat + 3600,
         iat,
         sub: client.clientId,
-        aud: client.clientId,
+        aud: issuer,
         iss: issuer,
       });
       const refresh = out.refreshActive!.ok as Record<string, unknown>;
@@ -47,7 +47,7 @@ describe('interop › revocation_introspection (oauth4webapi)', () => {
         exp: expect.any(Number),
         iat: expect.any(Number),
         sub: '42',
-        aud: client.clientId,
+        aud: issuer,
         iss: issuer,
       });
 

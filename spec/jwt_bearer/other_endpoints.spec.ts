@@ -46,7 +46,7 @@ describe('jwt_bearer › other endpoints', () => {
       exp: expect.any(Number),
       iat: expect.any(Number),
       sub: client.clientId,
-      aud: client.clientId,
+      aud: ISSUER,
       iss: ISSUER,
     });
     const revoked = await post('/revoke', { token: accessToken, ...clientAssertionForm(await assertion()) });

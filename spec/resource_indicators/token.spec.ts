@@ -136,7 +136,7 @@ describe('resource_indicators › JWT access tokens and introspection', () => {
     expectInvalidToken(await bearer(t, none.body.access_token, '/api/mcp'));
   });
 
-  it('reports aud in introspection: one resource as a string, several as an array, the client id without', async () => {
+  it('reports aud in introspection: one resource as a string, several as an array, the server’s own audience (the issuer) without', async () => {
     const t = await resourceApp();
     const client = await t.createClient();
     const introspect = async (token: string) => (await t.agent.post(t.path('/introspect')).type('form').set('Authorization', basic(client.clientId, client.clientSecret)).send({ token })).body;
@@ -146,6 +146,6 @@ describe('resource_indicators › JWT access tokens and introspection', () => {
     const narrowed = await tokenRequest(t, client, { grant_type: 'refresh_token', refresh_token: both.body.refresh_token }, [MCP]);
     expect(await introspect(narrowed.body.access_token)).toMatchObject({ active: true, aud: MCP });
     const none = await codeFlow(t, client, []);
-    expect(await introspect(none.body.access_token)).toMatchObject({ active: true, aud: client.clientId });
+    expect(await introspect(none.body.access_token)).toMatchObject({ active: true, aud: ISSUER });
   });
 });

@@ -152,3 +152,48 @@ describe('resourceServer › JWT access tokens of a real oauth() server', () => 
     expect(as.introspections).toBe(before);
   });
 });
+
+describe('resourceServer › opaque tokens bound to a resource (RFC 8707) of a real oauth() server', () => {
+  const A = 'https://a.example/mcp';
+  const B = 'https://b.example/api';
+  let as: Issuer;
+  beforeAll(async () => {
+    as = await startIssuer({ enable: ['jwks', 'token_introspection', 'client_credentials_grant', 'resource_indicators'], oauthResourceIndicators: [A, B] });
+  });
+  afterAll(() => as.close());
+
+  async function tokenFor(resource?: string): Promise<string> {
+    const res = await request(as.server)
+      .post('/token')
+      .auth(as.client.clientId, as.client.clientSecret)
+      .type('form')
+      .send({ grant_type: 'client_credentials', scope: 'books.read', ...(resource && { resource }) });
+    expect(res.status).toBe(200);
+    return res.body.access_token as string;
+  }
+
+  it('accepts a token for its own resource: introspection reports the resource as aud (RFC 7662 §2.2)', async () => {
+    const t = await tokenFor(A);
+    const seen = await request(as.server).post('/introspect').auth(as.rsClient.clientId, as.rsClient.clientSecret).type('form').send({ token: t });
+    expect(seen.body).toMatchObject({ active: true, aud: A });
+    const res = await apiOf(as, { audience: A }).get(t);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ clientId: as.client.clientId, scopes: ['books.read'] });
+  });
+
+  it('refuses a token bound to another resource with 401 invalid_token (audience_mismatch)', async () => {
+    const t = await tokenFor(A);
+    const logger = memoryLogger();
+    const res = await apiOf(as, { audience: B, logger }).get(t);
+    expect(res.status).toBe(401);
+    expect(res.body).toEqual({ error: 'invalid_token', error_description: expect.any(String) });
+    expect(res.headers['www-authenticate']).toMatch(/^Bearer .*error="invalid_token"/);
+    expect(logger.lines.join("\n")).toContain('audience_mismatch');
+  });
+
+  it('refuses a token that named no resource at a resource server of one, and accepts it with the issuer as audience', async () => {
+    const t = await tokenFor();
+    expect((await apiOf(as, { audience: A }).get(t)).status).toBe(401);
+    expect((await apiOf(as, { audience: as.issuer }).get(t)).status).toBe(200);
+  });
+});

@@ -12,7 +12,8 @@ beforeAll(async () => {
   demo = await createDemoApp();
   api = await createResourceApi({
     issuer: demo.origin,
-    audience: 'http://127.0.0.1:4000',
+    // The demo names no resource: its tokens' `aud` is its issuer (the example's default AUDIENCE).
+    audience: demo.origin,
     introspection: { clientId: demo.client.clientId, clientSecret: demo.client.clientSecret },
   });
 });

@@ -15,7 +15,7 @@ function api(options: Record<string, unknown> = {}) {
 
 /** An active access token as this package's /introspect describes one (RFC 7662 §2.2). */
 function active(extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { active: true, scope: 'books.read', client_id: 'client-1', token_type: 'Bearer', exp: clock.seconds + 600, iat: clock.seconds, sub: 'user-1', aud: 'client-1', iss: as.issuer, ...extra };
+  return { active: true, scope: 'books.read', client_id: 'client-1', token_type: 'Bearer', exp: clock.seconds + 600, iat: clock.seconds, sub: 'user-1', aud: AUDIENCE, iss: as.issuer, ...extra };
 }
 
 describe('resourceServer › opaque tokens by introspection (RFC 7662)', () => {
@@ -42,6 +42,11 @@ describe('resourceServer › opaque tokens by introspection (RFC 7662)', () => {
     expect((await api().get('cc')).body).toMatchObject({ accountId: null, clientId: 'client-1' });
   });
 
+  it('accepts an aud array that includes one of its audiences', async () => {
+    as.tokens.set('multi', active({ aud: ['https://x.example', AUDIENCE] }));
+    expect((await api({ audience: ['https://y.example', AUDIENCE] }).get('multi')).status).toBe(200);
+  });
+
   it('answers 403 insufficient_scope for an active token without the scope', async () => {
     as.tokens.set('opaque-1', active());
     const res = await api().get('opaque-1', '/admin');
@@ -58,6 +63,11 @@ describe('resourceServer › opaque tokens by introspection (RFC 7662)', () => {
     ['not yet valid (nbf)', () => active({ nbf: clock.seconds + 60 })],
     ['of another issuer', () => active({ iss: 'https://evil.example' })],
     ['without client_id', () => active({ client_id: undefined })],
+    // RFC 7662 §2.2 `aud`, RFC 8707: a token for another resource, or naming none, is not for this one.
+    ['for another audience', () => active({ aud: 'https://other.example' })],
+    ['for other audiences (array)', () => active({ aud: ['https://other.example', 'https://x.example'] })],
+    ['without aud', () => active({ aud: undefined })],
+    ['with a non-string aud', () => active({ aud: 42 })],
   ];
   it.each(refused)('refuses %s with 401 invalid_token', async (_name, answer) => {
     as.tokens.set('t', JSON.parse(JSON.stringify(answer())) as Record<string, unknown>);

@@ -51,7 +51,7 @@ describe('token_introspection › introspect_endpoint', () => {
       exp: s(T0) + 3600,
       iat: s(T0),
       sub: client.clientId,
-      aud: client.clientId,
+      aud: ISSUER,
       iss: ISSUER,
     });
   });
@@ -67,7 +67,7 @@ describe('token_introspection › introspect_endpoint', () => {
       exp: s(T0) + 3600,
       iat: s(T0),
       sub: '42',
-      aud: client.clientId,
+      aud: ISSUER,
       iss: ISSUER,
     });
   });
@@ -92,7 +92,7 @@ describe('token_introspection › introspect_endpoint', () => {
       exp: s(T0) + 86400,
       iat: s(T0),
       sub: '42',
-      aud: client.clientId,
+      aud: ISSUER,
       iss: ISSUER,
     });
   });
@@ -106,7 +106,7 @@ describe('token_introspection › introspect_endpoint', () => {
       client_id: client.clientId,
       iat: s(T0),
       sub: '42',
-      aud: client.clientId,
+      aud: ISSUER,
       iss: ISSUER,
     });
   });

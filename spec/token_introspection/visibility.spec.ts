@@ -35,7 +35,7 @@ function expectBody(res: request.Response, body: Record<string, unknown>): void 
 
 /** The active description of a fixture grant of `owner` for account 42. */
 function activeBody(owner: Client): Record<string, unknown> {
-  return { active: true, scope: 'books.read', client_id: owner.clientId, token_type: 'Bearer', exp: s(T0) + 3600, iat: s(T0), sub: '42', aud: owner.clientId, iss: ISSUER };
+  return { active: true, scope: 'books.read', client_id: owner.clientId, token_type: 'Bearer', exp: s(T0) + 3600, iat: s(T0), sub: '42', aud: ISSUER, iss: ISSUER };
 }
 
 describe('token_introspection › visibility', () => {
@@ -83,7 +83,7 @@ describe('token_introspection › visibility', () => {
       exp: s(T0) + 86400,
       iat: s(T0),
       sub: owner.clientId,
-      aud: owner.clientId,
+      aud: ISSUER,
       iss: ISSUER,
     });
   });

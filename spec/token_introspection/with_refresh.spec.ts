@@ -28,7 +28,7 @@ function refresh(t: TestApp, client: Client, refreshToken: string): request.Test
 }
 
 function member(client: Client, fields: Record<string, unknown>): Record<string, unknown> {
-  return { active: true, scope: 'books.read', client_id: client.clientId, sub: '42', aud: client.clientId, iss: ISSUER, ...fields };
+  return { active: true, scope: 'books.read', client_id: client.clientId, sub: '42', aud: ISSUER, iss: ISSUER, ...fields };
 }
 
 describe('token_introspection › with_refresh', () => {

@@ -40,7 +40,7 @@ describe('token_revocation › express4', () => {
       exp: active.body.iat + 3600,
       iat: active.body.iat,
       sub: clientId,
-      aud: clientId,
+      aud: 'https://auth.example.com',
       iss: 'https://auth.example.com',
     });
 
