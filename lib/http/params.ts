@@ -108,20 +108,31 @@ function fromJsonText(text: string, multi: ReadonlySet<string>): OAuthParams {
   return params;
 }
 
-/** One member of a flat object whose values are strings or null (all `fromJson` lets through). */
-const JSON_MEMBER = /\s*("(?:[^"\\]|\\.)*")\s*:\s*(?:"(?:[^"\\]|\\.)*"|null)\s*([,}])/y;
+/** A JSON string. */
+const JSON_STRING = '"(?:[^"\\\\]|\\\\.)*"';
+/**
+ * One member of a flat object whose values are strings, null or arrays of strings (all
+ * `fromJson` lets through): the key, then `,` or `}`.
+ */
+const JSON_MEMBER = new RegExp(`\\s*(${JSON_STRING})\\s*:\\s*(?:${JSON_STRING}|null|\\[\\s*(?:${JSON_STRING}\\s*(?:,\\s*${JSON_STRING}\\s*)*)?\\])\\s*([,}])`, 'y');
 
-/** RFC 6749 §3.2: the first key of a JSON object that appears twice (JSON.parse keeps only the last). */
+/**
+ * RFC 6749 §3.2: the first key of a JSON object that appears twice (JSON.parse keeps only the
+ * last). Every member is read to the closing `}`; a member of any other shape (which `fromJson`
+ * refused already) is a malformed body, never a reason to stop looking.
+ */
 function repeatedJsonKey(text: string): string | undefined {
   const seen = new Set<string>();
-  JSON_MEMBER.lastIndex = text.indexOf('{') + 1;
+  const open = text.indexOf('{') + 1;
+  if (/^\s*\}/.test(text.slice(open))) return undefined; // {}
+  JSON_MEMBER.lastIndex = open;
   for (let m = JSON_MEMBER.exec(text); m; m = JSON_MEMBER.exec(text)) {
     const key = JSON.parse(m[1]!) as string;
     if (seen.has(key)) return key;
     seen.add(key);
-    if (m[2] === '}') break;
+    if (m[2] === '}') return undefined;
   }
-  return undefined;
+  throw new OAuthError('invalid_request', 'The request body could not be parsed', { reason: 'malformed_body' });
 }
 
 function fromJson(body: unknown, multi: ReadonlySet<string>): OAuthParams {

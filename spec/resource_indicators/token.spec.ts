@@ -112,6 +112,23 @@ describe('resource_indicators › client credentials', () => {
     expectError(await post(`{"grant_type":"client_credentials","resource":"${MCP}","resource":"${BOOKS}"}`), 400, { error: 'invalid_request', error_description: "Parameter 'resource' must not be repeated" });
     expectError(await post(JSON.stringify({ grant_type: 'client_credentials', resource: [MCP, 1] })), 400, { error: 'invalid_request', error_description: "Parameter 'resource' must be a string or an array of strings" });
   });
+
+  it('refuses every repeated JSON key, after an array too (RFC 6749 §3.2)', async () => {
+    const t = await resourceApp();
+    const client = await t.createClient();
+    const other = await t.createClient();
+    const post = (text: string) => t.agent.post(t.path('/token')).type('json').send(text);
+    const repeated = (name: string) => ({ error: 'invalid_request', error_description: `Parameter '${name}' must not be repeated` });
+    // JSON.parse keeps the last client_id: without the check, `other` would be the client.
+    const id = `"client_id":"${client.clientId}","client_secret":"${client.clientSecret}"`;
+    expectError(await post(`{"grant_type":"client_credentials","resource":["${MCP}"],${id},"client_id":"${other.clientId}"}`), 400, repeated('client_id'));
+    expectError(await post(`{"grant_type":"client_credentials","resource":"${MCP}","resource":["${BOOKS}"]}`), 400, repeated('resource'));
+    expectError(await post(`{"grant_type":"client_credentials","resource":[ "${MCP}" , "${BOOKS}" ],"resource":[]}`), 400, repeated('resource'));
+    expectError(await post(`{"grant_type":"client_credentials","resource":[],${id},"grant_type":"client_credentials"}`), 400, repeated('grant_type'));
+    const ok = await post(`{ "grant_type" : "client_credentials", "resource" : [ "${MCP}" , "${BOOKS}" ] , "scope": null, ${id} }`);
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ token_type: 'Bearer' });
+  });
 });
 
 describe('resource_indicators › JWT access tokens and introspection', () => {
