@@ -94,11 +94,13 @@ describe('client_id_metadata_documents › fetch limits', () => {
 
   it('oauthClientIdMetadataDocumentMaxConcurrentFetches: a fetch beyond the cap is refused, not queued, and not remembered as a failure', async () => {
     const { t } = await setup({ oauthClientIdMetadataDocumentMaxConcurrentFetches: 1 });
-    const slow = docs.client(fresh('slow'), {}, { delayMs: 300 });
+    const slowPath = fresh('slow');
+    const slow = docs.client(slowPath, {}, { delayMs: 1000 });
     const otherPath = fresh('other');
     const other = docs.client(otherPath);
     const first = authorize(t, slow).then((r) => r);
-    await new Promise((r) => setTimeout(r, 100));
+    // The slow fetch is in flight once its server has the request.
+    while (docs.count(slowPath) === 0) await new Promise((r) => setTimeout(r, 10));
     const second = await authorize(t, other);
     expectRefused(t, second, 'client_metadata_document_unavailable');
     expect(docs.count(otherPath)).toBe(0);
