@@ -5,8 +5,9 @@
  *
  * The router it returns is mounted at the host's root (`app.use(mcp)`): RFC 9728 §3.1 places the
  * document at `/.well-known/oauth-protected-resource` followed by the resource's path, on the
- * resource's own origin, whatever the OAuth router's mount path. The root form is served too,
- * for clients that look there first or only (the MCP SDK falls back to it).
+ * resource's own origin, whatever the OAuth router's mount path. Only that one URL: §3.3 has a
+ * client refuse a document whose `resource` is not the one it derived the URL from, so the root
+ * form serves only a resource without a path (the MCP SDK tries the path-inserted URL first).
  *
  * `.require(...scopes)` answers the RFC 9728 §5.1 challenge (`resource_metadata`), accepts only
  * tokens whose audience includes the resource (lib/resource.ts states the rule) and sets
@@ -101,10 +102,11 @@ export function protectedResource(rt: Runtime, options: ProtectedResourceOptions
   const metadataUrl = `${url.origin}${WELL_KNOWN_RESOURCE}${resourcePath}`;
   declareResource(rt, resource);
 
-  const served = new Set([pathKey(WELL_KNOWN_RESOURCE), pathKey(`${WELL_KNOWN_RESOURCE}${path}`)]);
+  // §3.1, §3.3: the well-known URI of this resource only; the root form is another resource's.
+  const served = pathKey(`${WELL_KNOWN_RESOURCE}${path}`);
   const router = express.Router() as ProtectedResource;
   router.use(function protectedResourceMetadata(req: Request, res: Response, next: NextFunction) {
-    if (!served.has(pathKey(req.path))) return next();
+    if (pathKey(req.path) !== served) return next();
     const ctx = new ContextImpl(rt, req, res);
     try {
       // A public document: browser-based MCP clients read it cross-origin (oauthCorsDocumentOrigins).

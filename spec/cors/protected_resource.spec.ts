@@ -21,7 +21,7 @@ describe('cors › protected-resource metadata (RFC 9728), a public document', (
     t = await resourceApp();
   });
 
-  it.each([DOCUMENT, '/.well-known/oauth-protected-resource'])('answers a preflight to %s from any origin by default, with the MCP-Protocol-Version header allowed', async (path) => {
+  it.each([DOCUMENT])('answers a preflight to %s from any origin by default, with the MCP-Protocol-Version header allowed', async (path) => {
     const res = await request(t.app).options(path).set('Origin', APP).set('Access-Control-Request-Method', 'GET').set('Access-Control-Request-Headers', 'mcp-protocol-version');
     expect(res.status).toBe(204);
     expect(res.headers.allow).toBe('GET, HEAD');

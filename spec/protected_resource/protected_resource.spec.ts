@@ -46,14 +46,29 @@ describe('protected_resource › metadata (RFC 9728 §3)', () => {
     resource_name: 'Example MCP',
   };
 
-  it.each(['/.well-known/oauth-protected-resource/mcp', '/.well-known/oauth-protected-resource'])('serves the document at %s, cacheable, whatever the OAuth mount path', async (path) => {
+  it('serves the document at the path-inserted URL, cacheable, whatever the OAuth mount path', async () => {
     const t = await mcpApp();
+    const path = '/.well-known/oauth-protected-resource/mcp';
     const res = await t.agent.get(path);
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
     expect(res.headers['cache-control']).toBe('public, max-age=3600');
     expect(res.body).toEqual(DOC);
     expect((await t.agent.head(path)).status).toBe(200);
+  });
+
+  it('leaves the root form to the host for a resource with a path: its `resource` would not match that URL (RFC 9728 §3.3)', async () => {
+    const t = await mcpApp();
+    expect((await t.agent.get('/.well-known/oauth-protected-resource')).status).toBe(404);
+  });
+
+  it('serves a resource without a path at the root form (RFC 9728 §3.1)', async () => {
+    const t = await buildApp({ issuer: ISSUER, enable: ['resource_indicators'] });
+    t.app.use(t.auth.protectedResource({ resource: 'https://api.example.com' }));
+    const res = await t.agent.get('/.well-known/oauth-protected-resource');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ resource: 'https://api.example.com', authorization_servers: [ISSUER], bearer_methods_supported: ['header'] });
+    expect((await t.agent.get('/.well-known/oauth-protected-resource/mcp')).status).toBe(404);
   });
 
   it('answers another method 405 with Allow, and leaves other paths to the host', async () => {
