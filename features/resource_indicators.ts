@@ -7,8 +7,9 @@
  *
  * The parameter may be repeated (§2); lib/http/params.ts lets it be, and only it, through the
  * `multiValuedParameters` point. Each value is checked (§2: an absolute URI without a fragment)
- * and must be allowed for the client (`resourceAllowed`: the `oauthResourceIndicators` list and
- * the resources of `protectedResource()`), else `invalid_target`.
+ * and must be allowed for the client (`resourceAllowed`: the application's own list when it has
+ * one, else the `oauthResourceIndicators` list and the resources of `protectedResource()`),
+ * else `invalid_target`.
  */
 import type { OAuthContext } from '../lib/context';
 import { defineFeature, method, value, type MethodsOf, type ValuesOf } from '../lib/feature';
@@ -26,7 +27,7 @@ const values = {
   // (c) policy
   oauthResourceIndicators: value<string[]>(
     [],
-    'Resources (absolute URIs, RFC 8707 §2) every client may ask for with `resource`, besides those of `auth.protectedResource()`. Override `resourceAllowed` for a per-client policy.',
+    "Resources (absolute URIs, RFC 8707 §2) every client without its own list (`resourceIndicators`) may ask for with `resource`, besides those of `auth.protectedResource()`. Override `resourceAllowed` for another policy.",
   ),
   // (d) messages
   oauthMalformedResourceMessage: value('The resource must be an absolute URI without a fragment', 'error_description of invalid_target for a `resource` that is not an absolute URI, or has a fragment (RFC 8707 §2).'),
@@ -35,8 +36,11 @@ const values = {
 
 const methods = {
   resourceAllowed: method(
-    (ctx: OAuthContext, _application: Application, resource: string): boolean => ctx.values.oauthResourceIndicators.includes(resource) || isDeclaredResource(ctx.runtime, resource),
-    'Whether `application` may ask for a token for `resource` (an absolute URI): by default, when it is in `oauthResourceIndicators` or was given to `auth.protectedResource()`. Synchronous.',
+    (ctx: OAuthContext, application: Application, resource: string): boolean =>
+      Array.isArray(application.resourceIndicators)
+        ? application.resourceIndicators.includes(resource)
+        : ctx.values.oauthResourceIndicators.includes(resource) || isDeclaredResource(ctx.runtime, resource),
+    "Whether `application` may ask for a token for `resource` (an absolute URI): by default, when it is in the application's own list (`resourceIndicators` of createApplication / applications.update), or, for an application without one, in `oauthResourceIndicators` or given to `auth.protectedResource()`. Synchronous.",
   ),
 };
 

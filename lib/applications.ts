@@ -3,6 +3,7 @@ import type { Request, Response } from 'express';
 import { ContextImpl } from './context';
 import { randomToken } from './crypto';
 import type { Runtime } from './runtime';
+import { isResourceUri } from './resource';
 import { isScopeToken } from './scopes';
 import type { Application } from './store';
 
@@ -50,6 +51,12 @@ export interface CreateApplicationInput {
    * client's redirect URIs must share one host, its sector identifier (§8.1).
    */
   subjectType?: 'public' | 'pairwise';
+  /**
+   * `resource_indicators`: the RFC 8707 resources (absolute URIs without fragment) this client
+   * may ask for, in place of the server's `oauthResourceIndicators` (and the resources of
+   * `protectedResource()`); `[]` allows none. Default (null): the server's list.
+   */
+  resourceIndicators?: string[] | null;
 }
 
 export interface CreatedApplication {
@@ -223,6 +230,16 @@ export function checkSubjectType(rt: Runtime, caller: string, v: unknown, redire
   return v;
 }
 
+/** `resource_indicators`: a client's own RFC 8707 allow-list, each an absolute URI without fragment (§2); null: the server's. */
+export function checkResourceIndicators(rt: Runtime, caller: string, v: unknown): string[] | null {
+  if (v === undefined || v === null) return null;
+  if (!rt.enabled.has('resource_indicators')) throw new TypeError(`${caller}: resourceIndicators needs the resource_indicators feature`);
+  if (!Array.isArray(v) || !v.every((r) => isResourceUri(r) && !/\s/.test(r))) {
+    throw new TypeError(`${caller}: resourceIndicators must be an array of absolute URIs without fragment (RFC 8707 §2), or null`);
+  }
+  return [...new Set(v as string[])];
+}
+
 /** RFC 7591 §2: `authorization_code` when grant_types is omitted; `refresh_token` goes with it when enabled. */
 function defaultGrantTypes(rt: Runtime): string[] {
   if (!rt.grantTypes.has('authorization_code')) {
@@ -244,6 +261,7 @@ export async function createApplication(rt: Runtime, input: CreateApplicationInp
   const accessTokenFormat = checkAccessTokenFormat(rt, caller, input.accessTokenFormat);
   const postLogoutRedirectUris = checkPostLogoutRedirectUris(rt, caller, input.postLogoutRedirectUris);
   const subjectType = checkSubjectType(rt, caller, input.subjectType, redirectUris);
+  const resourceIndicators = checkResourceIndicators(rt, caller, input.resourceIndicators);
 
   const ctx = systemContext(rt);
   const m = ctx.methods;
@@ -279,6 +297,7 @@ export async function createApplication(rt: Runtime, input: CreateApplicationInp
     accessTokenFormat,
     postLogoutRedirectUris,
     subjectType,
+    resourceIndicators,
   });
   return { clientId, clientSecret, application };
 }

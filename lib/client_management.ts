@@ -11,6 +11,7 @@ import {
   checkAccessTokenFormat,
   checkPostLogoutRedirectUris,
   checkSubjectType,
+  checkResourceIndicators,
   checkAuthMethods,
   checkGrantTypes,
   checkJwks,
@@ -77,6 +78,8 @@ export interface UpdateApplicationInput {
   postLogoutRedirectUris?: string | string[];
   /** `oidc`: 'public' | 'pairwise'; null: the server's `oidcSubjectType`. */
   subjectType?: CreateApplicationInput['subjectType'] | null;
+  /** `resource_indicators`: the RFC 8707 resources the client may ask for; null: the server's list. */
+  resourceIndicators?: string[] | null;
 }
 
 /** Options of `applications.rotateSecret()`. */
@@ -324,7 +327,7 @@ function applicationInfo(ctx: OAuthContext, app: Application): ApplicationInfo {
 const UPDATABLE: readonly (keyof UpdateApplicationInput)[] = [
   'name', 'description', 'homepageUrl', 'redirectUri', 'scopes', 'tokenEndpointAuthMethod', 'grantTypes', 'responseTypes', 'responseModes',
   'jwks', 'jwksUri', 'logoUri', 'tosUri', 'policyUri', 'contacts', 'softwareId', 'softwareVersion', 'accessTokenFormat',
-  'postLogoutRedirectUris', 'subjectType',
+  'postLogoutRedirectUris', 'subjectType', 'resourceIndicators',
 ];
 
 /** The changes as store fields, each checked as `createApplication()` checks it. */
@@ -356,6 +359,7 @@ function validateChanges(ctx: OAuthContext, caller: string, changes: UpdateAppli
   if (c.accessTokenFormat !== undefined) out.accessTokenFormat = checkAccessTokenFormat(rt, caller, c.accessTokenFormat);
   if (c.postLogoutRedirectUris !== undefined) out.postLogoutRedirectUris = checkPostLogoutRedirectUris(rt, caller, c.postLogoutRedirectUris);
   if (c.subjectType !== undefined) out.subjectType = checkSubjectType(rt, caller, c.subjectType, out.redirectUris);
+  if (c.resourceIndicators !== undefined) out.resourceIndicators = checkResourceIndicators(rt, caller, c.resourceIndicators);
   out.description = text('description', c.description);
   out.homepageUrl = text('homepageUrl', c.homepageUrl);
   out.logoUri = text('logoUri', c.logoUri);

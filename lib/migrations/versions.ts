@@ -165,7 +165,13 @@ export const VERSIONS: readonly SchemaVersion[] = [
       grants: () => ({ columns: { nonce: str, authTime: ts, acr: str, amr: str, claims: text, claimsLocales: str } }),
     },
   },
-  // ── The next version goes here: `version: 10`, and so on. The versions are 1…n without gaps
+  {
+    version: 10,
+    name: 'application_resource_indicators',
+    description: "resource_indicators: applications get resource_indicators, the RFC 8707 resources the client may ask for (NULL: the server's list)",
+    tables: { applications: () => ({ columns: { resourceIndicators: text } }) },
+  },
+  // ── The next version goes here: `version: 11`, and so on. The versions are 1…n without gaps
   // (spec/lib/migrations.spec.ts), a released version is never edited, and a new column is
   // nullable or has a default.
 ];

@@ -47,14 +47,17 @@ export interface Application {
    * `client_id` URL serves; null for every other client (so non-null marks such a client).
    */
   metadataDocumentHash: string | null;
+  /** `resource_indicators`: the RFC 8707 resources the client may ask for; null: the server's `oauthResourceIndicators`. */
+  resourceIndicators: string[] | null;
 }
 
-export type NewApplication = Omit<Application, 'id' | 'createdAt' | 'accessTokenFormat' | 'previousClientSecretHash' | 'previousClientSecretExpiresAt' | 'postLogoutRedirectUris' | 'subjectType' | 'metadataDocumentHash'> & {
+export type NewApplication = Omit<Application, 'id' | 'createdAt' | 'accessTokenFormat' | 'previousClientSecretHash' | 'previousClientSecretExpiresAt' | 'postLogoutRedirectUris' | 'subjectType' | 'metadataDocumentHash' | 'resourceIndicators'> & {
   createdAt: Date;
   accessTokenFormat?: string | null;
   postLogoutRedirectUris?: string[];
   subjectType?: string | null;
   metadataDocumentHash?: string | null;
+  resourceIndicators?: string[] | null;
 };
 
 /** The registration fields `applications.update()` may change (the secret and the ids excepted). */
@@ -63,7 +66,7 @@ export type ApplicationChanges = Partial<
     Application,
     | 'name' | 'description' | 'homepageUrl' | 'redirectUris' | 'scopes' | 'tokenEndpointAuthMethods' | 'grantTypes' | 'responseTypes' | 'responseModes'
     | 'jwks' | 'jwksUri' | 'logoUri' | 'tosUri' | 'policyUri' | 'contacts' | 'softwareId' | 'softwareVersion' | 'accessTokenFormat'
-    | 'postLogoutRedirectUris' | 'subjectType' | 'metadataDocumentHash'
+    | 'postLogoutRedirectUris' | 'subjectType' | 'metadataDocumentHash' | 'resourceIndicators'
   >
 >;
 
@@ -107,6 +110,7 @@ export function applicationFromRow(schema: Schema, row: Record<string, unknown>)
     postLogoutRedirectUris: toList(row[c.postLogoutRedirectUris]) ?? [],
     subjectType: toStr(row[c.subjectType]),
     metadataDocumentHash: toStr(row[c.metadataDocumentHash]),
+    resourceIndicators: toList(row[c.resourceIndicators]),
   };
 }
 
@@ -141,6 +145,7 @@ export class ApplicationStore {
       postLogoutRedirectUris: app.postLogoutRedirectUris ?? [],
       subjectType: app.subjectType ?? null,
       metadataDocumentHash: app.metadataDocumentHash ?? null,
+      resourceIndicators: app.resourceIndicators ?? null,
       id,
     };
   }
@@ -192,6 +197,7 @@ export class ApplicationStore {
       [c.postLogoutRedirectUris]: fromList(app.postLogoutRedirectUris),
       [c.subjectType]: app.subjectType ?? null,
       [c.metadataDocumentHash]: app.metadataDocumentHash ?? null,
+      [c.resourceIndicators]: fromList(app.resourceIndicators),
     };
   }
 
@@ -241,6 +247,7 @@ export class ApplicationStore {
     put(c.postLogoutRedirectUris, changes.postLogoutRedirectUris === undefined ? undefined : fromList(changes.postLogoutRedirectUris));
     put(c.subjectType, changes.subjectType);
     put(c.metadataDocumentHash, changes.metadataDocumentHash);
+    put(c.resourceIndicators, changes.resourceIndicators === undefined ? undefined : fromList(changes.resourceIndicators));
     const names = Object.keys(set);
     if (names.length === 0) return (await this.findById(id)) !== undefined;
     const changed = await this.sql.changes(

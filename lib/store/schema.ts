@@ -51,6 +51,11 @@ export const APPLICATION_COLUMNS = {
   postLogoutRedirectUris: 'post_logout_redirect_uris',
   /** `oidc`: 'public' | 'pairwise' (OpenID Connect Core §8); NULL: the server's `oidcSubjectType` (schema version 9). */
   subjectType: 'subject_type',
+  /**
+   * `resource_indicators`: the RFC 8707 resources the client may ask for, space-separated, in
+   * place of the server's `oauthResourceIndicators`; NULL: the server's list (schema version 10).
+   */
+  resourceIndicators: 'resource_indicators',
 } as const;
 
 /** Field → default column name of `oauth_grants`. One row carries a grant from code to tokens. */
