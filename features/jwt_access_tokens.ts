@@ -16,6 +16,10 @@
  * id) and, on tokens without a resource owner only, `gty` (the grant type, e.g.
  * `client_credentials`, as Auth0 does), so that an account whose id happens to equal a client
  * id is never taken for a client.
+ *
+ * With `oidc`, `sub` is the subject the client knows the end user by (the ID token's, pairwise
+ * included: lib/subject.ts), never the local account id when that differs; such a token carries
+ * the private `acct: 'grant'` and its account is read once from the grant `gid`, then cached.
  */
 import { errors, jwtVerify, type JWTHeaderParameters, type JWTPayload, type KeyLike } from 'jose';
 import type { OAuthContext } from '../lib/context';
@@ -27,6 +31,7 @@ import { OAuthConfigurationError } from '../lib/options';
 import type { OAuthAuthorization } from '../lib/resource';
 import type { AccessTokenFormat, AccessTokenRequest } from '../lib/tokens';
 import { VerifiedTokenCache, type TokenTimes } from '../lib/verified_tokens';
+import { subjectFor } from '../lib/subject';
 import jwks from './jwks';
 
 export type AccessTokenFormatName = 'jwt' | 'opaque';
@@ -48,6 +53,11 @@ export interface JwtAccessTokenClaims extends JWTPayload {
   aid: number;
   /** Private, only on tokens without a resource owner: the grant type (`req.oauth.accountId` is then null). */
   gty?: string;
+  /**
+   * Private, only when `sub` is not the account id (`oidc`: a pairwise subject or a custom
+   * `accountSubject`): `'grant'`, the account is read from the grant `gid` when the token is checked.
+   */
+  acct?: 'grant';
 }
 
 const values = {
@@ -107,10 +117,12 @@ async function mintJwtAccessToken(ctx: OAuthContext, request: AccessTokenRequest
   const clientId = ctx.application?.id === grant.oauthApplicationId ? ctx.application.clientId : undefined;
   if (clientId === undefined) throw new Error(`jwt_access_tokens: no client for application ${grant.oauthApplicationId}`);
   const iat = Math.floor(ctx.now().getTime() / 1000);
+  // §2.2: without a resource owner, `sub` identifies the client; with one, it is the `sub` the
+  // client knows the end user by (lib/subject.ts: the ID token's, pairwise included).
+  const sub = grant.accountId === null ? clientId : await subjectFor(ctx, ctx.application!, grant.accountId);
   const claims: JwtAccessTokenClaims = {
     iss: ctx.issuer,
-    // §2.2: without a resource owner, `sub` identifies the client.
-    sub: grant.accountId ?? clientId,
+    sub,
     aud: audience(ctx, request),
     exp: iat + ctx.values.oauthAccessTokenExpiresIn,
     iat,
@@ -121,6 +133,7 @@ async function mintJwtAccessToken(ctx: OAuthContext, request: AccessTokenRequest
     gid: grant.id,
     aid: grant.oauthApplicationId,
     ...(grant.accountId === null && { gty: grant.type }),
+    ...(grant.accountId !== null && sub !== grant.accountId && { acct: 'grant' as const }),
   };
   const payload = await ctx.methods.jwtAccessTokenClaims(claims);
   const accessToken = await serverKeys(ctx).sign(payload, { typ: TYP });
@@ -235,12 +248,13 @@ async function verifyJwtAccessToken(
   if (!configured && !derivedIssuerMatches(ctx.issuer, payload, audienceOption === undefined)) throw invalid('token_claim_mismatch');
   // jose checks `iat` only against a maximum age; a token issued in the future is not valid yet.
   if ((payload.iat as number) > now.getTime() / 1000 + leeway) throw invalid('token_claim_mismatch');
-  const { sub, client_id: clientId, scope, gid, aid, gty, exp } = payload as Record<string, unknown>;
+  const { sub, client_id: clientId, scope, gid, aid, gty, acct, exp } = payload as Record<string, unknown>;
   if (typeof sub !== 'string' || typeof clientId !== 'string' || typeof scope !== 'string' || !isId(gid) || !isId(aid) || (gty !== undefined && typeof gty !== 'string')) {
     throw invalid('malformed_token');
   }
+  if (acct !== undefined && (acct !== 'grant' || gty !== undefined)) throw invalid('malformed_token');
   const claims: VerifiedClaims = {
-    accountId: gty === undefined ? sub : null,
+    accountId: gty !== undefined ? null : acct === 'grant' ? await grantAccount(ctx, gid, aid) : sub,
     clientId,
     applicationId: aid,
     scopes: scope === '' ? [] : scope.split(' '),
@@ -249,6 +263,19 @@ async function verifyJwtAccessToken(
   };
   const nbf = payload.nbf;
   return { claims, times: { exp: exp as number, iat: payload.iat as number, ...(typeof nbf === 'number' && { nbf }) } };
+}
+
+/**
+ * The local account of a token whose `sub` is not it (pairwise, or a custom `accountSubject`):
+ * one lookup of its grant, then kept with the verified token. A grant gone (purged) or of
+ * another client: the token is not valid.
+ */
+async function grantAccount(ctx: OAuthContext, gid: number, aid: number): Promise<string> {
+  const grant = await ctx.store.grants.findById(gid);
+  if (!grant || grant.oauthApplicationId !== aid || grant.accountId === null) {
+    throw new OAuthError('invalid_token', ctx.values.oauthInvalidTokenMessage, { reason: 'unknown_token' });
+  }
+  return grant.accountId;
 }
 
 /** Development: `iss` is of the request's origin and, without oauthJwtAudience, among the token's `aud`. */

@@ -174,8 +174,10 @@ async function tokenRoute(ctx: OAuthContext): Promise<void> {
     await ctx.hook('afterToken');
     return response;
   };
-  // A grant that writes one statement needs no explicit transaction unless hooks may write too.
-  const hooked = ctx.runtime.hooks.has('beforeToken') || ctx.runtime.hooks.has('afterToken');
+  // A grant that writes one statement needs no explicit transaction unless hooks may write too,
+  // or a response extension may fail after it (its host methods throwing): then the code or
+  // refresh token must stay unused, so the whole exchange is one transaction that rolls back.
+  const hooked = ctx.runtime.hooks.has('beforeToken') || ctx.runtime.hooks.has('afterToken') || ctx.runtime.extensions('tokenResponse').length > 0;
   const body = grant.singleStatement && !hooked ? await run() : await ctx.transaction(run);
   ctx.res.status(200).json(body);
 }

@@ -8,7 +8,7 @@
  */
 import type { JWTPayload } from 'jose';
 import type { OAuthContext, TokenContext } from '../lib/context';
-import { defineFeature, method, value, type MethodsOf, type TokenResponse, type ValuesOf } from '../lib/feature';
+import { defineFeature, method, value, type MethodsOf, type TokenResponse, type ValidationContext, type ValuesOf } from '../lib/feature';
 import { OAuthError } from '../lib/errors';
 import { ContextImpl } from '../lib/context';
 import { issueCsrfToken, verifyCsrfToken, type CsrfOptions } from '../lib/csrf';
@@ -29,11 +29,13 @@ import {
   requestedClaimNames,
   scopeClaimNames,
   serializeClaimsRequest,
+  supportedClaimsRequest,
   STANDARD_SCOPE_CLAIMS,
   storedClaimsRequest,
   type ClaimsRequest,
 } from '../lib/claims';
-import { audiences, idTokenSigningKey, pairwiseSubject, signIdToken, tokenHash, verifyIdTokenHint } from '../lib/id_token';
+import { audiences, DEFAULT_ID_TOKEN_ALG, idTokenSigningKey, signIdToken, tokenHash, verifyIdTokenHint } from '../lib/id_token';
+import { ambiguousSector, effectiveSubjectType, redirectHosts, subjectFor } from '../lib/subject';
 import authorizationCodeGrant, { type AuthorizationRequestExtension, type AuthorizationRequestFields } from './authorization_code_grant';
 import jwks from './jwks';
 
@@ -75,6 +77,10 @@ const values = {
   oidcNonceRequiredMessage: value('nonce is required', 'error_description when an OpenID Connect request lacks the nonce oidcRequireNonce requires.'),
   oidcInvalidParameterMessage: value("Invalid '{parameter}'", 'error_description of a malformed OpenID Connect parameter (`nonce`, `max_age`, `claims`); `{parameter}` is its name.'),
   oidcRequestNotSupportedMessage: value('Request objects are not supported', 'error_description of request_not_supported / request_uri_not_supported (Core §3.1.2.6).'),
+  oidcAmbiguousSectorMessage: value(
+    'The client cannot be given a pairwise subject: its redirect URIs are on several hosts',
+    'error_description of unauthorized_client for a pairwise client whose redirect URIs span several hosts (no single sector identifier, Core §8.1), at /authorize and /token.',
+  ),
   oidcInvalidLogoutRequestMessage: value('This sign-out request is not valid', 'Error page text of a logout request with a forged or foreign id_token_hint, an unknown client or an unregistered post_logout_redirect_uri.'),
 };
 
@@ -109,6 +115,9 @@ declare module '../lib/context' {
 
 /** The texts of the logout pages (lib/translate.ts keys), in English. */
 const TRANSLATIONS = {
+  // The consent page (lib/consent.ts): claims asked by name with the `claims` parameter (Core §5.5).
+  'consent.claimsLabel': 'Also asked for',
+  'consent.essentialClaim': '(needed by the application)',
   'endSession.title': 'Sign out',
   'endSession.question': 'Do you want to sign out of this site?',
   'endSession.questionFor': '{name} asks you to sign out of this site.',
@@ -149,7 +158,7 @@ export default defineFeature({
     scopes_supported: (ctx) => ['openid', ...Object.keys(ctx.values.oidcScopeClaims)],
     response_types_supported: () => ['code'],
     subject_types_supported: (ctx) => (ctx.values.oidcPairwiseSalt ? ['public', 'pairwise'] : ['public']),
-    // The current signing key's algorithm: every ID token is signed with it (Discovery §3; put an RS256 key first for RS256).
+    // The algorithm ID tokens are signed with (Discovery §3 wants RS256: lib/id_token.ts prefers an RS256 key of oauthJwtKeys).
     id_token_signing_alg_values_supported: (ctx) => [idTokenSigningKey(ctx).alg],
     claims_supported: (ctx) => claimsSupported(ctx),
     claim_types_supported: () => ['normal'],
@@ -178,10 +187,12 @@ function invalidParameter(ctx: OAuthContext, parameter: string): OAuthError {
  * refused (§6), and for a request granting `openid`: `nonce` (required when the client must send
  * one), `max_age`, `claims` (§5.5) and `claims_locales`, stored on the grant.
  */
-function validateAuthenticationRequest(ctx: OAuthContext, _app: Application, scopes: readonly string[]): AuthorizationRequestFields {
+function validateAuthenticationRequest(ctx: OAuthContext, app: Application, scopes: readonly string[]): AuthorizationRequestFields {
   const p = ctx.params;
   if (p.request !== undefined) throw new OAuthError('request_not_supported', ctx.values.oidcRequestNotSupportedMessage, { reason: 'malformed_parameter' });
   if (p.request_uri !== undefined) throw new OAuthError('request_uri_not_supported', ctx.values.oidcRequestNotSupportedMessage, { reason: 'malformed_parameter' });
+  // §8.1: a pairwise client needs one sector; refused here rather than at the code exchange.
+  if (effectiveSubjectType(ctx, app) === 'pairwise' && redirectHosts(app.redirectUris).length !== 1) throw ambiguousSector(ctx);
   if (!scopes.includes('openid')) return {};
   openIdRequests.add(ctx);
   if (p.nonce === undefined && ctx.values.oidcRequireNonce) throw new OAuthError('invalid_request', ctx.values.oidcNonceRequiredMessage, { reason: 'missing_parameter' });
@@ -191,7 +202,8 @@ function validateAuthenticationRequest(ctx: OAuthContext, _app: Application, sco
   if (p.claims !== undefined) {
     const parsed = parseClaimsParameter(p.claims);
     if (typeof parsed === 'string') throw invalidParameter(ctx, 'claims');
-    claims = parsed;
+    // §5.5: a claim the server does not support is ignored; the others are shown on the consent page (lib/consent.ts).
+    claims = supportedClaimsRequest(parsed, new Set(claimsSupported(ctx)));
   }
   const locales = localeList(p.claims_locales);
   return { nonce: p.nonce ?? null, claims: serializeClaimsRequest(claims), claimsLocales: locales.length > 0 ? locales : null };
@@ -299,20 +311,10 @@ async function accountClaimsFor(ctx: OAuthContext, grant: Grant, names: string[]
 
 // ─── Subject identifiers (Core §8) ─────────────────────────────────────────────────────────
 
-/** The `sub` of an account for a client: public, or pairwise for its sector. */
-async function subjectFor(ctx: OAuthContext, app: Application, accountId: string): Promise<string> {
-  const local = await ctx.methods.accountSubject(accountId);
-  const type = (app.subjectType as SubjectType | null) ?? ctx.values.oidcSubjectType;
-  if (type !== 'pairwise') return local;
-  const salt = ctx.values.oidcPairwiseSalt;
-  if (!salt) throw new Error('oidc: a pairwise subject needs oidcPairwiseSalt');
-  return pairwiseSubject(salt, await ctx.methods.sectorIdentifier(app), local);
-}
-
 /** Default `sectorIdentifier`: the one host of the client's redirect URIs (§8.1). */
-async function sectorIdentifier(_ctx: OAuthContext, app: Application): Promise<string> {
-  const hosts = [...new Set(app.redirectUris.map((u) => new URL(u).host))];
-  if (hosts.length !== 1) throw new Error(`oidc: the pairwise client ${app.clientId} has redirect URIs on ${hosts.length} hosts; its sector identifier must be one host (override sectorIdentifier)`);
+async function sectorIdentifier(ctx: OAuthContext, app: Application): Promise<string> {
+  const hosts = redirectHosts(app.redirectUris);
+  if (hosts.length !== 1) throw ambiguousSector(ctx);
   return hosts[0]!;
 }
 
@@ -493,7 +495,14 @@ async function logoutAccount(ctx: OAuthContext): Promise<void> {
 
 // ─── Start-up checks ───────────────────────────────────────────────────────────────────────
 
-function validateOptions(v: Record<string, unknown>): void {
+function validateOptions(v: Record<string, unknown>, instance: ValidationContext): void {
+  // Discovery §3: RS256 MUST be among the ID token algorithms; it is only when a key can sign it.
+  const keys = v.oauthJwtKeys;
+  if (Array.isArray(keys) && !keys.some((k) => (k as { alg?: unknown } | null)?.alg === DEFAULT_ID_TOKEN_ALG)) {
+    instance.logger.warn(
+      `oidc: no ${DEFAULT_ID_TOKEN_ALG} key in 'oauthJwtKeys': ID tokens are signed with ${String((keys[0] as { alg?: unknown } | undefined)?.alg)}, and clients that registered no id_token_signed_response_alg expect ${DEFAULT_ID_TOKEN_ALG} (OpenID Connect Discovery §3 requires it). Add an RS256 key to oauthJwtKeys (README: OpenID Connect).`,
+    );
+  }
   const salt = v.oidcPairwiseSalt;
   if (typeof salt === 'string' && salt.length < 32) throw new OAuthConfigurationError("oauth(): option 'oidcPairwiseSalt' must be at least 32 characters (it keys the pairwise sub HMAC).");
   if (v.oidcSubjectType === 'pairwise' && !salt) throw new OAuthConfigurationError("oauth(): option 'oidcSubjectType' 'pairwise' needs 'oidcPairwiseSalt'.");

@@ -5,6 +5,7 @@ import { randomToken } from './crypto';
 import type { Runtime } from './runtime';
 import { isResourceUri } from './resource';
 import { isScopeToken } from './scopes';
+import { redirectHosts } from './subject';
 import type { Application } from './store';
 
 export interface CreateApplicationInput {
@@ -218,16 +219,30 @@ export function checkPostLogoutRedirectUris(rt: Runtime, caller: string, v: unkn
   }
 }
 
-/** `oidc`: 'public' or 'pairwise'; a pairwise client's redirect URIs share one host, its sector identifier (OpenID Connect Core §8.1). */
+/**
+ * `oidc`: 'public' or 'pairwise'; a pairwise client's redirect URIs share one host, its sector
+ * identifier (OpenID Connect Core §8.1). Null or undefined: the server's `oidcSubjectType`,
+ * whose redirect URIs are checked the same way.
+ */
 export function checkSubjectType(rt: Runtime, caller: string, v: unknown, redirectUris: readonly string[] | undefined): string | null {
-  if (v === undefined || v === null) return null;
-  if (!rt.enabled.has('oidc')) throw new TypeError(`${caller}: subjectType needs the oidc feature`);
-  if (v !== 'public' && v !== 'pairwise') throw new TypeError(`${caller}: subjectType must be 'public' or 'pairwise' (got ${JSON.stringify(v)})`);
-  if (v === 'pairwise' && !rt.constant<string | null>('oidcPairwiseSalt')) throw new TypeError(`${caller}: subjectType 'pairwise' needs the oidcPairwiseSalt option`);
-  if (v === 'pairwise' && redirectUris !== undefined && new Set(redirectUris.map((u) => new URL(u).host)).size !== 1) {
+  if (v !== undefined && v !== null) {
+    if (!rt.enabled.has('oidc')) throw new TypeError(`${caller}: subjectType needs the oidc feature`);
+    if (v !== 'public' && v !== 'pairwise') throw new TypeError(`${caller}: subjectType must be 'public' or 'pairwise' (got ${JSON.stringify(v)})`);
+    if (v === 'pairwise' && !rt.constant<string | null>('oidcPairwiseSalt')) throw new TypeError(`${caller}: subjectType 'pairwise' needs the oidcPairwiseSalt option`);
+  }
+  if (redirectUris !== undefined) checkPairwiseSector(rt, caller, (v as string | null | undefined) ?? null, redirectUris);
+  return (v as string | null | undefined) ?? null;
+}
+
+/**
+ * §8.1: the redirect URIs of a client whose subject type (its own, else the server's
+ * `oidcSubjectType` when that is a constant) is pairwise must be on one host.
+ */
+export function checkPairwiseSector(rt: Runtime, caller: string, subjectType: string | null, redirectUris: readonly string[]): void {
+  const effective = subjectType ?? (rt.enabled.has('oidc') ? rt.constant<unknown>('oidcSubjectType') : undefined);
+  if (effective === 'pairwise' && redirectHosts(redirectUris).length > 1) {
     throw new TypeError(`${caller}: a pairwise client's redirect URIs must all be on one host, its sector identifier (OpenID Connect Core §8.1)`);
   }
-  return v;
 }
 
 /** `resource_indicators`: a client's own RFC 8707 allow-list, each an absolute URI without fragment (§2); null: the server's. */

@@ -10,6 +10,7 @@ import type { OAuthContext } from './context';
 import {
   checkAccessTokenFormat,
   checkPostLogoutRedirectUris,
+  checkPairwiseSector,
   checkSubjectType,
   checkResourceIndicators,
   checkAuthMethods,
@@ -233,6 +234,10 @@ export async function updateApplication(ctx: OAuthContext, clientId: string, cha
   const validated = validateChanges(ctx, caller, changes);
   return ctx.transaction(async () => {
     const app = await findApplication(ctx, clientId, caller);
+    // A pairwise client (its own type or the server's) keeps its redirect URIs on one host (OIDC Core §8.1).
+    if (validated.redirectUris !== undefined || validated.subjectType !== undefined) {
+      checkPairwiseSector(ctx.runtime as unknown as Runtime, caller, validated.subjectType !== undefined ? validated.subjectType : app.subjectType, validated.redirectUris ?? app.redirectUris);
+    }
     await ctx.store.applications.update(app.id, validated);
     return applicationInfo(ctx, (await ctx.store.applications.findById(app.id))!);
   });

@@ -90,6 +90,7 @@ export type OAuthErrorCode =
  * - `invalid_initial_access_token`: a registration request without the initial access token registration requires, or with a wrong one (RFC 7591 §3).
  * - `invalid_registration_access_token`: an RFC 7592 request without a registration access token, or with one not of that client.
  * - `registration_rate_limited`: a source made more registration requests than `oauthRegistrationRateLimit` allows (429, Retry-After).
+ * - `ambiguous_sector_identifier`: a pairwise client (`oidc`) whose redirect URIs span several hosts, so it has no sector identifier (OpenID Connect Core §8.1).
  */
 export type OAuthErrorReason =
   | 'missing_parameter'
@@ -157,7 +158,8 @@ export type OAuthErrorReason =
   | 'invalid_client_metadata_document'
   | 'invalid_initial_access_token'
   | 'invalid_registration_access_token'
-  | 'registration_rate_limited';
+  | 'registration_rate_limited'
+  | 'ambiguous_sector_identifier';
 
 export interface OAuthErrorOptions {
   /**

@@ -122,6 +122,8 @@ export function grantType<Prepared>(def: GrantTypeDef<Prepared>): GrantTypeDef<P
 export interface ValidationContext {
   /** The `issuer` option; undefined when the issuer is derived from requests (development). */
   readonly issuer: string | undefined;
+  /** The instance's logger, for a start-up warning about a working but questionable configuration. */
+  readonly logger: import('./log').OAuthLogger;
 }
 
 /** The passport Strategy contract for a client-authentication method. */

@@ -5,7 +5,7 @@
  * Signatures and JWT parsing are jose's; hashes and HMACs node:crypto's.
  */
 import { createHash, createHmac } from 'node:crypto';
-import { compactVerify, decodeJwt, errors, type JWTPayload, type KeyLike, type ProtectedHeaderParameters } from 'jose';
+import { compactVerify, decodeJwt, errors, SignJWT, type JWTPayload, type KeyLike, type ProtectedHeaderParameters } from 'jose';
 import type { OAuthContext } from './context';
 import { serverKeys, type ServerKey } from './keys';
 
@@ -32,14 +32,23 @@ export function tokenHash(token: string, key: Pick<ServerKey, 'alg' | 'publicJwk
   return digest.subarray(0, digest.length / 2).toString('base64url');
 }
 
-/** Signs the ID token's claims with the server's current key; the header carries `alg`, `kid` and `typ: JWT`. */
+/** Signs the ID token's claims with {@link idTokenSigningKey}; the header carries `alg`, `kid` and `typ: JWT`. */
 export function signIdToken(ctx: OAuthContext, claims: JWTPayload): Promise<string> {
-  return serverKeys(ctx).sign(claims, { typ: ID_TOKEN_TYP });
+  const { alg, kid, privateKey } = idTokenSigningKey(ctx);
+  return new SignJWT(claims).setProtectedHeader({ alg, kid, typ: ID_TOKEN_TYP }).sign(privateKey as KeyLike);
 }
 
-/** The key ID tokens are signed with now (for `at_hash` and the advertised algorithm). */
+/** The algorithm a client expects its ID tokens in when it registered none (OpenID Connect Dynamic Client Registration §2). */
+export const DEFAULT_ID_TOKEN_ALG = 'RS256';
+
+/**
+ * The key ID tokens are signed with (for `at_hash` and the advertised algorithm): the first
+ * RS256 key of `oauthJwtKeys`, the algorithm clients expect by default and Discovery §3 requires;
+ * without one, the first key (the one that signs everything else).
+ */
 export function idTokenSigningKey(ctx: OAuthContext): ServerKey {
-  return serverKeys(ctx).signing;
+  const keys = serverKeys(ctx);
+  return keys.published.find((k) => k.privateKey !== undefined && k.alg === DEFAULT_ID_TOKEN_ALG) ?? keys.signing;
 }
 
 /**

@@ -155,7 +155,7 @@ export class Runtime {
         this.extensionPoints.set(point, list);
       }
     }
-    for (const f of this.features) f.validate?.(this.appValues, { issuer: this.issuer });
+    for (const f of this.features) f.validate?.(this.appValues, { issuer: this.issuer, logger: this.logger });
 
     this.schema = resolveSchema(this.appValues);
     this.store = new Store(this.db, this.schema, undefined, { sqliteLockTimeout: options.oauthSqliteLockTimeout ?? this.appValues.oauthSqliteLockTimeout });
