@@ -84,7 +84,7 @@ const values = {
 const methods = {
   jwtAccessTokenClaims: method(
     async (_ctx: OAuthContext, claims: JwtAccessTokenClaims): Promise<JWTPayload> => claims,
-    'The claims of a JWT access token before it is signed: add or change claims (`ctx.grant` is its grant). `requireOauthAuthorization` needs `sub`, `client_id`, `scope`, `gid` and `aid`.',
+    'The claims of a JWT access token before it is signed: add or change claims (`ctx.grant` is its grant). `requireOauthAuthorization` needs `sub`, `client_id`, `scope`, `gid`, `aid` and, when present, `gty` and `acct`.',
   ),
 };
 
