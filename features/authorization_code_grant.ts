@@ -17,7 +17,7 @@ import { challenge } from '../lib/http/www_authenticate';
 import { redirectToClient, renderErrorPage, renderPage, type ClientRedirect } from '../lib/http/redirect';
 import { grantableScopes } from '../lib/scopes';
 import { authorizingAccount, confirmAuthorizingAccount, LOGIN_MARKER, parsePrompt, requireFreshLogin } from '../lib/prompt';
-import { consentPageLocals, consentRemembered } from '../lib/consent';
+import { consentPageLocals, consentRemembered, type ConsentRequest } from '../lib/consent';
 import type { TranslationVars } from '../lib/translate';
 import type { Application, Grant, NewGrant } from '../lib/store';
 import { narrowedResources, newAccessToken, newRefreshToken, tokenResources, tokenResponse } from '../lib/tokens';
@@ -170,7 +170,7 @@ async function authorizeRoute(ctx: OAuthContext): Promise<void> {
   const accountId = await authorizingAccount(ctx, prompts, carriedParams(request));
   if (accountId === null) return;
   ctx.accountId = accountId;
-  if (!prompts.has('consent') && (await consentRemembered(ctx, request.application, accountId, request.scopes, request.target.redirectUri))) return issueCode(ctx, request, accountId);
+  if (!prompts.has('consent') && (await consentRemembered(ctx, request.application, accountId, consentRequest(request)))) return issueCode(ctx, request, accountId);
   if (prompts.has('none')) throw new OAuthError('consent_required', ctx.values.oauthConsentRequiredMessage, { reason: 'consent_required' });
   await renderConsent(ctx, request, accountId);
 }
@@ -335,7 +335,7 @@ async function renderConsent(ctx: OAuthContext, request: AuthorizationRequest, a
     { href: app.tosUri, label: t('consent.tos') },
   ].filter((l): l is { href: string; label: string } => isWebUrl(l.href));
   // Who is signed in, where the user will be sent, each scope described, lasting access (lib/consent.ts).
-  const more = await consentPageLocals(ctx, app, request.scopes, request.target.redirectUri, accountId);
+  const more = await consentPageLocals(ctx, app, consentRequest(request), accountId);
   renderPage(ctx, 'authorize', {
     ...more,
     lang: ctx.methods.locale(),
@@ -353,6 +353,11 @@ async function renderConsent(ctx: OAuthContext, request: AuthorizationRequest, a
     approveButton: t('consent.allow'),
     denyButton: t('consent.deny'),
   });
+}
+
+/** What the user consents to (lib/consent.ts): scopes, where they are sent, RFC 8707 resources, the OIDC claims request. */
+function consentRequest(request: AuthorizationRequest): ConsentRequest {
+  return { scopes: request.scopes, redirectUri: request.target.redirectUri, resources: request.fields.resources ?? null, claims: request.fields.claims ?? null };
 }
 
 /** Only http(s) URLs become links or images: a `javascript:` homepage must not run on our origin. */
