@@ -160,8 +160,12 @@ export async function createDemoApp(options: DemoOptions = {}): Promise<Demo> {
     oauthScopeDescriptions: DEMO_SCOPE_DESCRIPTIONS,
     // RFC 7662 §2.2 `username`: only the host knows its accounts' login names.
     introspectionUsername: async (ctx, grant, application) => (grant.accountId === user.id ? user.username : ctx.super.introspectionUsername(grant, application)),
-    // OpenID Connect: ID tokens signed with a key made for this process, and the demo user's claims.
-    oauthJwtKeys: [{ key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }) as JWK, alg: 'ES256' }],
+    // OpenID Connect: keys made for this process (the first, ES256, signs; ID tokens take the RS256
+    // one, which OpenID Connect Discovery §3 requires an OP to offer), and the demo user's claims.
+    oauthJwtKeys: [
+      { key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }) as JWK, alg: 'ES256' },
+      { key: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }) as JWK, alg: 'RS256' },
+    ],
     accountClaims: async (_ctx, accountId) => (accountId === user.id ? { name: user.name, preferred_username: user.username, email: user.email, email_verified: true } : {}),
   });
   await auth.migrate();
