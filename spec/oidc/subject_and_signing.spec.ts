@@ -6,9 +6,11 @@
  */
 import { createHmac } from 'node:crypto';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify } from 'jose';
-import { basic } from '../support/build_app';
+import { basic, closeAll } from '../support/build_app';
 import { authParams, codeFlow, ISSUER, locationParams, obtainCode, oidcApp, REDIRECT_URI, tokenRequest } from './support';
 import { query } from '../authorization_code_grant/flow';
+
+afterAll(closeAll);
 
 const SALT = 'pairwise-salt-of-at-least-32-characters!';
 const TWO_HOSTS = ['https://client.example/cb', 'https://other.example/cb'];
