@@ -93,7 +93,7 @@ declare module '../lib/context' {
   interface OAuthMethods extends MethodsOf<typeof methods> {}
 }
 
-const jwtFormat: AccessTokenFormat = { name: 'jwt', mint: mintJwtAccessToken, recognises: isCompactJws, authorize: authorizeJwtAccessToken };
+const jwtFormat: AccessTokenFormat = { name: 'jwt', mint: mintJwtAccessToken, recognises: isCompactJws, authorize: authorizeJwtAccessToken, authorizeRemembered: rememberedJwtAccessToken };
 
 export default defineFeature({
   id: 'jwt_access_tokens',
@@ -189,24 +189,11 @@ class UnknownSigningKey extends Error {
 async function authorizeJwtAccessToken(ctx: OAuthContext, token: string, audience?: string): Promise<OAuthAuthorization> {
   const v = ctx.values;
   const invalid = (reason: OAuthErrorReason, cause?: unknown) => new OAuthError('invalid_token', v.oauthInvalidTokenMessage, { reason, cause });
-  if (token.length > v.oauthJwtAccessTokenMaxLength) throw invalid('malformed_token');
-  const keys = serverKeys(ctx);
-  let algorithms = algorithmsOf.get(keys);
-  if (!algorithms) algorithmsOf.set(keys, (algorithms = [...new Set(keys.published.map((k) => k.alg))]));
-  const now = ctx.now();
-  const leeway = v.oauthJwtAccessTokenLeeway;
-  // A derived issuer (development) is the request's origin and the OAuth router's mount path,
-  // which a host route does not see: there `iss` is checked by origin below, and is the audience.
-  const configured = ctx.runtime.issuerConfigured;
-  const audienceOption = audience ?? (configured || v.oauthJwtAudience !== null ? expectedAudience(ctx) : undefined);
-  // A token verified before against the same issuer and audience needs only its times checked again.
-  let verified = verifiedWith.get(keys);
-  if (!verified) verifiedWith.set(keys, (verified = new VerifiedTokenCache(v.oauthJwtAccessTokenCacheSize)));
-  const context = `${ctx.issuer}\0${audienceOption ?? ''}`;
-  let claims = verified.get(token, context, now.getTime() / 1000, leeway);
+  const check = verificationOf(ctx, token, audience);
+  let claims = check.verified.get(token, check.context, ctx.now().getTime() / 1000, check.leeway);
   if (claims === undefined) {
-    const checked = await verifyJwtAccessToken(ctx, token, keys, algorithms, audienceOption);
-    verified.set(token, context, checked.times, (claims = checked.claims));
+    const checked = await verifyJwtAccessToken(ctx, token, check.keys, check.algorithms, check.audience);
+    check.verified.set(token, check.context, checked.times, (claims = checked.claims));
   }
   if (v.oauthJwtAccessTokenCheckRevocation) {
     const grant = await ctx.store.grants.findAccessByTokenHash(ctx.methods.generateTokenHash(token));
@@ -214,8 +201,42 @@ async function authorizeJwtAccessToken(ctx: OAuthContext, token: string, audienc
     if (!grant) throw invalid('unknown_token');
     if (grant.revokedAt) throw invalid('revoked_token');
   }
-  // A copy per request: a route that changes req.oauth changes nothing another request sees.
+  return forRequest(claims, token);
+}
+
+/**
+ * The synchronous path of a token verified before (`AccessTokenFormat.authorizeRemembered`): its
+ * `req.oauth` when the cache holds it for this issuer and audience and it is valid now, and no
+ * query is configured; else undefined, and `authorizeJwtAccessToken` does the rest. No promise,
+ * no microtask: on a route every request of a client takes this path after its first.
+ */
+function rememberedJwtAccessToken(ctx: OAuthContext, token: string, audience?: string): OAuthAuthorization | undefined {
+  if (ctx.values.oauthJwtAccessTokenCheckRevocation) return undefined;
+  const check = verificationOf(ctx, token, audience);
+  const claims = check.verified.get(token, check.context, ctx.now().getTime() / 1000, check.leeway);
+  return claims === undefined ? undefined : forRequest(claims, token);
+}
+
+/** A copy per request: a route that changes req.oauth changes nothing another request sees. */
+function forRequest(claims: VerifiedClaims, token: string): OAuthAuthorization {
   return { ...claims, scopes: [...claims.scopes], expiresAt: new Date(claims.expiresAt.getTime()), token };
+}
+
+/** What a check of `token` is made against: the key set, its cache, the expected audience and the cache context. */
+function verificationOf(ctx: OAuthContext, token: string, audience: string | undefined) {
+  const v = ctx.values;
+  if (token.length > v.oauthJwtAccessTokenMaxLength) throw new OAuthError('invalid_token', v.oauthInvalidTokenMessage, { reason: 'malformed_token' });
+  const keys = serverKeys(ctx);
+  let algorithms = algorithmsOf.get(keys);
+  if (!algorithms) algorithmsOf.set(keys, (algorithms = [...new Set(keys.published.map((k) => k.alg))]));
+  // A derived issuer (development) is the request's origin and the OAuth router's mount path,
+  // which a host route does not see: there `iss` is checked by origin below, and is the audience.
+  const configured = ctx.runtime.issuerConfigured;
+  const expected = audience ?? (configured || v.oauthJwtAudience !== null ? expectedAudience(ctx) : undefined);
+  // A token verified before against the same issuer and audience needs only its times checked again.
+  let verified = verifiedWith.get(keys);
+  if (!verified) verifiedWith.set(keys, (verified = new VerifiedTokenCache(v.oauthJwtAccessTokenCacheSize)));
+  return { keys, algorithms, verified, audience: expected, context: `${ctx.issuer}\0${expected ?? ''}`, leeway: v.oauthJwtAccessTokenLeeway };
 }
 
 /** The full §4 check of a token the cache does not hold: its claims for `req.oauth`, and its times. */

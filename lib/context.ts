@@ -104,7 +104,7 @@ export class ContextImpl implements OAuthContext {
   grantType = '';
   readonly values: OAuthValues;
   readonly methods: OAuthMethods;
-  readonly super: OAuthMethods;
+  private superMethods?: OAuthMethods;
   private storeInstance: Store;
   private localsObj?: Record<string, unknown>;
   private issuerCache?: string;
@@ -120,8 +120,12 @@ export class ContextImpl implements OAuthContext {
   ) {
     this.values = rt.valuesFor(this);
     this.methods = rt.bindMethods(this, false);
-    this.super = rt.bindMethods(this, true);
     this.storeInstance = rt.store;
+  }
+
+  /** The default methods, bound when an override first asks for them (most requests never do). */
+  get super(): OAuthMethods {
+    return (this.superMethods ??= this.rt.bindMethods(this, true));
   }
 
   get store(): Store {

@@ -99,25 +99,44 @@ export function requireOauthAuthorization(rt: Runtime, scopes: readonly unknown[
   const spec = bearerCheck(rt, 'requireOauthAuthorization()', scopes, resource);
   return function requireOauthAuthorizationMiddleware(req: Request, res: Response, next: NextFunction): void {
     const ctx = new ContextImpl(rt, req, res);
-    checkBearer(ctx, spec).then(
-      (auth) => {
-        req.oauth = auth;
-        next();
-      },
-      (e: unknown) => {
-        const err = toOAuthError(e);
-        report(rt, ctx, err);
-        try {
-          renderBearerError(res, err, (ctx.values as unknown as ResourceValues).oauthRealm);
-        } catch (renderFailure) {
-          // A value read while answering threw: answer generically rather than leave an unhandled rejection.
-          const fallback = new OAuthError('server_error', 'An unexpected error occurred', { reason: 'internal_error', cause: renderFailure });
-          report(rt, ctx, fallback);
-          if (!res.headersSent) res.status(fallback.status).json(fallback.toJSON());
-        }
-      },
-    );
+    const fail = (e: unknown) => {
+      const err = toOAuthError(e);
+      report(rt, ctx, err);
+      try {
+        renderBearerError(res, err, (ctx.values as unknown as ResourceValues).oauthRealm);
+      } catch (renderFailure) {
+        // A value read while answering threw: answer generically rather than leave an unhandled rejection.
+        const fallback = new OAuthError('server_error', 'An unexpected error occurred', { reason: 'internal_error', cause: renderFailure });
+        report(rt, ctx, fallback);
+        if (!res.headersSent) res.status(fallback.status).json(fallback.toJSON());
+      }
+    };
+    // A token its format has checked before is answered synchronously; anything else takes the full path.
+    let remembered: OAuthAuthorization | undefined;
+    try {
+      remembered = rememberedBearer(ctx, spec);
+    } catch (e) {
+      return fail(e);
+    }
+    if (remembered !== undefined) {
+      req.oauth = remembered;
+      return next();
+    }
+    checkBearer(ctx, spec).then((auth) => {
+      req.oauth = auth;
+      next();
+    }, fail);
   };
+}
+
+/** `checkBearer` for a token its format remembers (`authorizeRemembered`), without a promise; undefined otherwise. */
+function rememberedBearer(ctx: ContextImpl, { required, resource, formats }: BearerCheck): OAuthAuthorization | undefined {
+  if (formats.length === 0) return undefined;
+  const token = (ctx.methods as unknown as ResourceMethods).fetchAccessToken();
+  if (token === undefined) return undefined;
+  const format = formats.find((f) => f.recognises(token));
+  const auth = format?.authorizeRemembered?.(ctx, token, resource);
+  return auth === undefined ? undefined : checkScopes(ctx.values as unknown as ResourceValues, auth, required);
 }
 
 /** The bearer token of the request, checked: valid, for the expected audience, with the required scopes. */

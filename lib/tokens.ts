@@ -61,6 +61,12 @@ export interface AccessTokenFormat {
    * audience must include; undefined: the server's own audience (`oauthJwtAudience ?? issuer`).
    */
   authorize(ctx: OAuthContext, token: string, audience?: string): Promise<OAuthAuthorization>;
+  /**
+   * Optional synchronous answer for a token this format has already checked (a cache): what
+   * `authorize` would say, or undefined to let `authorize` decide. It may throw what `authorize`
+   * throws. Lets a protected route skip the promise machinery on its hottest path.
+   */
+  authorizeRemembered?(ctx: OAuthContext, token: string, audience?: string): OAuthAuthorization | undefined;
 }
 
 /**

@@ -72,6 +72,19 @@ describe('jwt_access_tokens › verified-token cache (oauthJwtAccessTokenCacheSi
     expectInvalidToken(await bearer(t, token, '/api/books'));
   });
 
+  it('answers 403 insufficient_scope for a remembered token that lacks a scope, as for a fresh one (RFC 6750 §3.1)', async () => {
+    const t = await jwtApp();
+    const client = await t.createClient();
+    const token = await clientCredentials(t, client, 'books.write');
+    expect((await bearer(t, token)).status).toBe(200); // verified and remembered
+    lookups = jest.spyOn(ServerKeys.prototype, 'find');
+    const res = await bearer(t, token, '/api/books');
+    expect(lookups).not.toHaveBeenCalled();
+    expect(res.status).toBe(403);
+    expect(res.headers['www-authenticate']).toBe('Bearer realm="oauth", error="insufficient_scope", error_description="Insufficient scope", scope="books.read"');
+    expect(res.body).toEqual({ error: 'insufficient_scope', error_description: 'Insufficient scope' });
+  });
+
   it('gives each request its own req.oauth: a route that changes it changes nothing for the next request', async () => {
     const t = await jwtApp({}, {
       setup: (app, auth) => {
