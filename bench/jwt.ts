@@ -8,6 +8,9 @@
  *                    oauthJwtAccessTokenCheckRevocation off: no query;
  *                    the same token each time, so the verified-token
  *                    cache answers after the first request)
+ *   protected-route  the same route registered before the OAuth router,   vs  the same bare GET
+ *                    so its requests do not pass the router (a host that
+ *                    mounts it under a prefix, or after its API routes)
  *   protected-       the same with oauthJwtAccessTokenCacheSize 0:        vs  the same bare GET
  *     uncached       an ES256 signature check on every request
  *   token-jwt        POST /token client_credentials issuing a JWT         vs  a bare POST parsing the same form
@@ -92,6 +95,11 @@ async function serveAuthorizationServer(): Promise<void> {
   };
   const jwtClient = await client('jwt');
   const opaqueClient = await client('opaque');
+  // The same protected route registered before the OAuth router: requests to it never pass the
+  // router (as in a host that mounts it under a prefix, or after its API routes).
+  ours.get('/api/me-first', auth.requireOauthAuthorization('profile'), (req: Request, res: Response) => {
+    res.json(req.oauth);
+  });
   ours.use(auth);
   ours.get('/api/me', auth.requireOauthAuthorization('profile'), (req: Request, res: Response) => {
     res.json(req.oauth);
@@ -160,6 +168,7 @@ async function main(): Promise<void> {
 
   const results: Outcome[] = [];
   results.push(await comparePairs('protected', as, SETTINGS, () => apiGet(setup.bare), () => apiGet(setup.issuer, setup.jwt)));
+  results.push(await comparePairs('protected-route', as, SETTINGS, () => apiGet(setup.bare), () => apiGet(setup.issuer, setup.jwt, '/api/me-first')));
   results.push(await comparePairs('protected-uncached', as, SETTINGS, () => apiGet(setup.bare), () => apiGet(setup.issuer, setup.jwt, '/api/me-uncached')));
   results.push(await comparePairs('token-jwt', as, SETTINGS, () => tokenPost(setup.bare, setup.jwtClient), () => tokenPost(setup.issuer, setup.jwtClient)));
   results.push(await comparePairs('token-jwt/opaque', as, SETTINGS, () => tokenPost(setup.issuer, setup.opaqueClient), () => tokenPost(setup.issuer, setup.jwtClient)));
