@@ -1,15 +1,8 @@
-import { buildApp, closeAll, type TestApp } from '../support/build_app';
+import { buildApp, type TestApp } from '../support/build_app';
 import { errorPage, locationParams, pageHeaders, PAGE_HEADERS, pkcePair, query, testLogin, ISSUER } from '../authorization_code_grant/flow';
-import { DocumentServer, LOOPBACK_FETCH, REDIRECT_URI } from './support';
+import { LOOPBACK_FETCH, REDIRECT_URI, useDocumentServer } from './support';
 
-let docs: DocumentServer;
-beforeAll(async () => {
-  docs = await new DocumentServer().start();
-});
-afterAll(async () => {
-  await docs.close();
-  await closeAll();
-});
+const docs = useDocumentServer();
 
 function setup(options: Record<string, unknown> = {}): Promise<TestApp> {
   return buildApp({ enable: ['client_id_metadata_documents'], issuer: ISSUER, oauthApplicationScopes: ['books.read', 'books.write'], ...LOOPBACK_FETCH, ...options }, { setup: testLogin });

@@ -1,18 +1,11 @@
 import dns from 'node:dns';
 import request from 'supertest';
-import { buildApp, closeAll, type TestApp } from '../support/build_app';
+import { buildApp, type TestApp } from '../support/build_app';
 import { expectError, INVALID_CLIENT } from '../support/expect_oauth_error';
 import { errorPage, pkcePair, query, testLogin, ISSUER } from '../authorization_code_grant/flow';
-import { DocumentServer, LOOPBACK_FETCH, REDIRECT_URI } from './support';
+import { LOOPBACK_FETCH, REDIRECT_URI, useDocumentServer } from './support';
 
-let docs: DocumentServer;
-beforeAll(async () => {
-  docs = await new DocumentServer().start();
-});
-afterAll(async () => {
-  await docs.close();
-  await closeAll();
-});
+const docs = useDocumentServer();
 afterEach(() => jest.restoreAllMocks());
 
 const TIMEOUT_MS = 400;

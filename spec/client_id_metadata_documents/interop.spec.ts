@@ -1,17 +1,10 @@
 import { join } from 'node:path';
-import { buildApp, closeAll, MOUNT } from '../support/build_app';
+import { buildApp, MOUNT } from '../support/build_app';
 import { listen, runClient } from '../support/interop';
 import { testLogin } from '../authorization_code_grant/flow';
-import { DocumentServer, LOOPBACK_FETCH } from './support';
+import { LOOPBACK_FETCH, useDocumentServer } from './support';
 
-let docs: DocumentServer;
-beforeAll(async () => {
-  docs = await new DocumentServer().start();
-});
-afterAll(async () => {
-  await docs.close();
-  await closeAll();
-});
+const docs = useDocumentServer();
 
 describe('client_id_metadata_documents › interop (oauth4webapi)', () => {
   it('completes the code flow with PKCE as a public client whose client_id is its metadata document URL', async () => {

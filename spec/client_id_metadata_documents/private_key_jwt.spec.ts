@@ -1,19 +1,14 @@
 import request from 'supertest';
-import { buildApp, closeAll } from '../support/build_app';
+import { buildApp } from '../support/build_app';
 import { expectError, INVALID_CLIENT } from '../support/expect_oauth_error';
 import { obtainCode, pkcePair, testLogin, ISSUER } from '../authorization_code_grant/flow';
 import { claims, clientAssertionForm, Clock, keyPair, signWith, type KeyPair } from '../jwt_bearer/support';
-import { DocumentServer, LOOPBACK_FETCH, REDIRECT_URI } from './support';
+import { LOOPBACK_FETCH, REDIRECT_URI, useDocumentServer } from './support';
 
-let docs: DocumentServer;
+const docs = useDocumentServer();
 let key: KeyPair;
 beforeAll(async () => {
-  docs = await new DocumentServer().start();
   key = await keyPair('ES256');
-});
-afterAll(async () => {
-  await docs.close();
-  await closeAll();
 });
 
 describe('client_id_metadata_documents › private_key_jwt', () => {

@@ -1,18 +1,11 @@
 import request from 'supertest';
-import { buildApp, closeAll, type TestApp } from '../support/build_app';
+import { buildApp, type TestApp } from '../support/build_app';
 import { expectError, INVALID_CLIENT } from '../support/expect_oauth_error';
 import { insertGrant } from '../support/token_fixtures';
 import { errorPage, pkcePair, query, testLogin, ISSUER } from '../authorization_code_grant/flow';
-import { Clock, DocumentServer, LOOPBACK_FETCH, REDIRECT_URI } from './support';
+import { Clock, LOOPBACK_FETCH, REDIRECT_URI, useDocumentServer } from './support';
 
-let docs: DocumentServer;
-beforeAll(async () => {
-  docs = await new DocumentServer().start();
-});
-afterAll(async () => {
-  await docs.close();
-  await closeAll();
-});
+const docs = useDocumentServer();
 
 async function setup(options: Record<string, unknown> = {}): Promise<{ t: TestApp; clock: Clock }> {
   const clock = new Clock();

@@ -4,6 +4,7 @@
  * the requests per path, and the options that let the server under test reach and trust it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { closeAll } from '../support/build_app';
 import { HttpsLoopbackServer, TEST_CERTIFICATE } from '../support/https_server';
 
 export interface Served {
@@ -70,6 +71,17 @@ export class DocumentServer {
     if (served.delayMs) setTimeout(send, served.delayMs).unref();
     else send();
   }
+}
+
+/** One document server for the spec file: started before its tests, closed (with the apps they built) after. */
+export function useDocumentServer(): DocumentServer {
+  const docs = new DocumentServer();
+  beforeAll(() => docs.start());
+  afterAll(async () => {
+    await docs.close();
+    await closeAll();
+  });
+  return docs;
 }
 
 export const REDIRECT_URI = 'https://docs-app.example/cb';

@@ -1,17 +1,10 @@
 import request from 'supertest';
-import { buildApp, closeAll, basic, type TestApp } from '../support/build_app';
+import { buildApp, basic, type TestApp } from '../support/build_app';
 import { expectError, INVALID_CLIENT } from '../support/expect_oauth_error';
 import { obtainCode, pkcePair, testLogin, ISSUER } from '../authorization_code_grant/flow';
-import { Clock, DocumentServer, LOOPBACK_FETCH, REDIRECT_URI } from './support';
+import { Clock, LOOPBACK_FETCH, REDIRECT_URI, useDocumentServer } from './support';
 
-let docs: DocumentServer;
-beforeAll(async () => {
-  docs = await new DocumentServer().start();
-});
-afterAll(async () => {
-  await docs.close();
-  await closeAll();
-});
+const docs = useDocumentServer();
 
 function setup(options: Record<string, unknown> = {}): Promise<TestApp> {
   return buildApp({ enable: ['client_id_metadata_documents', 'refresh'], issuer: ISSUER, oauthApplicationScopes: ['books.read', 'books.write'], ...LOOPBACK_FETCH, ...options }, { setup: testLogin });
