@@ -1,42 +1,18 @@
 import { join } from 'node:path';
-import session from 'express-session';
-import type { Express, NextFunction, Request, Response } from 'express';
-import type { OAuthRouter } from '../../lib';
 import { buildApp, closeAll, MOUNT } from '../support/build_app';
-import { listen, runClient } from '../support/interop';
+import { interopHost, listen, runClient } from '../support/interop';
 
 afterAll(closeAll);
 
 const CLIENT = join(__dirname, 'interop.client.mjs');
 const FEATURES = ['dynamic_client_registration', 'pkce', 'refresh'];
 
-declare module 'express-session' {
-  interface SessionData {
-    userId?: string;
-  }
-}
-
-/** The host: a session, a login page that logs "alice" in, Passport-style `req.user`. */
-function host(app: Express, auth: OAuthRouter): void {
-  app.use(session({ secret: 'interop-session-secret', resave: false, saveUninitialized: false }));
-  app.use(function sessionUser(req: Request, _res: Response, next: NextFunction) {
-    if (req.session.userId) (req as Request & { user?: { id: string } }).user = { id: req.session.userId };
-    next();
-  });
-  app.get('/login', function testLogin(req: Request, res: Response) {
-    const returnTo = typeof req.query.return_to === 'string' && /^\/(?!\/)/.test(req.query.return_to) ? req.query.return_to : '/';
-    req.session.userId = 'alice';
-    res.redirect(302, returnTo);
-  });
-  if (MOUNT) app.use(auth.wellKnown({ mountPath: MOUNT }));
-}
-
 describe('dynamic_client_registration › interop (oauth4webapi dynamicClientRegistrationRequest)', () => {
   it.each([
     ['a public client (none), open registration', 'none', undefined],
     ['a confidential client (client_secret_basic), behind an initial access token', 'client_secret_basic', 'initial-access-token-0123456789'],
   ])('registers %s, reads it back (RFC 7592) and completes a code flow with it', async (_what, method, initialAccessToken) => {
-    const t = await buildApp({ enable: FEATURES, oauthApplicationScopes: ['books.read', 'books.write'], oauthRegistrationInitialAccessToken: initialAccessToken ?? null }, { setup: host });
+    const t = await buildApp({ enable: FEATURES, oauthApplicationScopes: ['books.read', 'books.write'], oauthRegistrationInitialAccessToken: initialAccessToken ?? null }, { setup: interopHost });
     const server = await listen(t.app);
     try {
       const metadata = { redirect_uris: ['http://127.0.0.1:53682/cb'], client_name: 'Interop <Reader>', token_endpoint_auth_method: method, grant_types: ['authorization_code', 'refresh_token'], scope: 'books.read' };

@@ -1,35 +1,10 @@
 import { join } from 'node:path';
-import session from 'express-session';
-import type { Express, NextFunction, Request, Response } from 'express';
-import type { OAuthRouter } from '../../lib';
 import { buildApp, closeAll, MOUNT } from '../support/build_app';
-import { listen, runClient } from '../support/interop';
+import { interopHost, listen, runClient } from '../support/interop';
 
 afterAll(closeAll);
 
 const CLIENT = join(__dirname, 'authorization_code.client.mjs');
-
-declare module 'express-session' {
-  interface SessionData {
-    userId?: string;
-  }
-}
-
-/** The host's side: a session, a login page that logs "alice" in, Passport-style `req.user`. */
-function host(app: Express, auth: OAuthRouter): void {
-  app.use(session({ secret: 'interop-session-secret', resave: false, saveUninitialized: false }));
-  app.use(function sessionUser(req: Request, _res: Response, next: NextFunction) {
-    if (req.session.userId) (req as Request & { user?: { id: string } }).user = { id: req.session.userId };
-    next();
-  });
-  app.get('/login', function testLogin(req: Request, res: Response) {
-    const returnTo = typeof req.query.return_to === 'string' && /^\/(?!\/)/.test(req.query.return_to) ? req.query.return_to : '/';
-    req.session.userId = 'alice';
-    res.redirect(302, returnTo);
-  });
-  // RFC 8414 §3.1: under a path, the well-known URI goes between the host and the path.
-  if (MOUNT) app.use(auth.wellKnown({ mountPath: MOUNT }));
-}
 
 interface ClientOutput {
   steps: string[];
@@ -44,7 +19,7 @@ interface ClientOutput {
 
 describe('interop › authorization code with PKCE (oauth4webapi)', () => {
   it('discovers the server, logs in, consents, validates state and iss, redeems the code with S256 and calls the API', async () => {
-    const t = await buildApp({ enable: ['pkce'] }, { setup: host });
+    const t = await buildApp({ enable: ['pkce'] }, { setup: interopHost });
     const { clientId, clientSecret } = await t.createClient({ redirectUri: ['http://127.0.0.1/cb'], scopes: ['books.read', 'books.write'] });
     const server = await listen(t.app);
     try {
@@ -76,7 +51,7 @@ describe('interop › authorization code with PKCE (oauth4webapi)', () => {
   });
 
   it('hands a denial to the client as an authorization error it can read', async () => {
-    const t = await buildApp({ enable: ['pkce'] }, { setup: host });
+    const t = await buildApp({ enable: ['pkce'] }, { setup: interopHost });
     const { clientId, clientSecret } = await t.createClient({ redirectUri: ['http://127.0.0.1/cb'], scopes: ['books.read'] });
     const server = await listen(t.app);
     try {

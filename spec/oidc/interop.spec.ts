@@ -1,16 +1,14 @@
 import { join } from 'node:path';
-import session from 'express-session';
 import { exportJWK, generateKeyPair } from 'jose';
-import type { Express, NextFunction, Request, Response } from 'express';
+import type { Express, Request } from 'express';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { buildApp, closeAll, MOUNT, type TestApp } from '../support/build_app';
-import { listen, runClient } from '../support/interop';
+import { listen, runClient, sessionLogin } from '../support/interop';
 
 afterAll(closeAll);
 
 declare module 'express-session' {
   interface SessionData {
-    oidcUser?: string;
     oidcLoggedInAt?: number;
   }
 }
@@ -18,18 +16,10 @@ declare module 'express-session' {
 const REDIRECT_URI = 'http://127.0.0.1:53682/cb';
 const LOGGED_OUT = 'http://127.0.0.1:53682/logged-out';
 
-/** The host: a session, a login page that logs "alice" in (and records when), Passport-style `req.user`. */
+/** The host: `sessionLogin`, recording when "alice" logged in. */
 function host(app: Express): void {
-  app.use(session({ secret: 'oidc-interop-secret', resave: false, saveUninitialized: false }));
-  app.use(function sessionUser(req: Request, _res: Response, next: NextFunction) {
-    if (req.session.oidcUser) (req as Request & { user?: { id: string } }).user = { id: req.session.oidcUser };
-    next();
-  });
-  app.get('/login', function testLogin(req: Request, res: Response) {
-    const returnTo = typeof req.query.return_to === 'string' && /^\/(?!\/)/.test(req.query.return_to) ? req.query.return_to : '/';
-    req.session.oidcUser = 'alice';
+  sessionLogin(app, (req) => {
     req.session.oidcLoggedInAt = Date.now();
-    res.redirect(302, returnTo);
   });
 }
 

@@ -5,7 +5,37 @@
 import { execFile } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import type { Express } from 'express';
+import session from 'express-session';
+import type { Express, NextFunction, Request, Response } from 'express';
+import type { OAuthRouter } from '../../lib';
+import { MOUNT } from './build_app';
+
+declare module 'express-session' {
+  interface SessionData {
+    userId?: string;
+  }
+}
+
+/** The host of an interop spec: a session, a login page that logs "alice" in (then `onLogin`), Passport-style `req.user`. */
+export function sessionLogin(app: Express, onLogin?: (req: Request) => void): void {
+  app.use(session({ secret: 'interop-session-secret', resave: false, saveUninitialized: false }));
+  app.use(function sessionUser(req: Request, _res: Response, next: NextFunction) {
+    if (req.session.userId) (req as Request & { user?: { id: string } }).user = { id: req.session.userId };
+    next();
+  });
+  app.get('/login', function testLogin(req: Request, res: Response) {
+    const returnTo = typeof req.query.return_to === 'string' && /^\/(?!\/)/.test(req.query.return_to) ? req.query.return_to : '/';
+    req.session.userId = 'alice';
+    onLogin?.(req);
+    res.redirect(302, returnTo);
+  });
+}
+
+/** `sessionLogin`, plus RFC 8414 §3.1: under a path, the well-known URI goes between the host and the path. */
+export function interopHost(app: Express, auth: OAuthRouter): void {
+  sessionLogin(app);
+  if (MOUNT) app.use(auth.wellKnown({ mountPath: MOUNT }));
+}
 
 export async function listen(app: Express): Promise<{ origin: string; close(): Promise<void> }> {
   const server: Server = await new Promise((resolve) => {
