@@ -2,11 +2,10 @@
 // registration_endpoint, reads its registration back (RFC 7592), then runs the authorization
 // code flow with PKCE as the registered client, through login and consent, to the protected API.
 import * as oauth from 'oauth4webapi';
+import { discover, insecure, userAgent } from '../interop/client_support.mjs';
 
 const input = JSON.parse(process.argv[2]);
-const insecure = { [oauth.allowInsecureRequests]: true };
-const issuer = new URL(input.issuer);
-const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...insecure }));
+const as = await discover(input.issuer);
 const out = { registrationEndpoint: as.registration_endpoint };
 
 const registration = await oauth.processDynamicClientRegistrationResponse(
@@ -32,36 +31,11 @@ authorizationUrl.searchParams.set('state', state);
 authorizationUrl.searchParams.set('code_challenge', await oauth.calculatePKCECodeChallenge(codeVerifier));
 authorizationUrl.searchParams.set('code_challenge_method', 'S256');
 
-// The user agent: a cookie jar and manual redirects, stopping at the client's redirect URI.
-const jar = new Map();
-async function browse(url, init = {}) {
-  const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
-  const res = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers ?? {}), ...(cookie ? { cookie } : {}) } });
-  for (const c of res.headers.getSetCookie()) {
-    const [pair] = c.split(';');
-    const i = pair.indexOf('=');
-    jar.set(pair.slice(0, i), pair.slice(i + 1));
-  }
-  return res;
-}
-async function follow(res, from) {
-  while (res.status === 302) {
-    const next = new URL(res.headers.get('location'), from);
-    if (next.href.startsWith(redirectUri)) return { callback: next };
-    res = await browse(next);
-    from = next;
-  }
-  return { page: res, url: from };
-}
-let hop = await follow(await browse(authorizationUrl), authorizationUrl);
-const html = await hop.page.text();
-out.consentShowsName = html.includes(input.expectName);
-const action = new URL(/<form method="post" action="([^"]+)">/.exec(html)[1].replace(/&amp;/g, '&'), hop.url);
-const decode = (s) => s.replace(/&#34;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
-const form = new URLSearchParams();
-for (const m of html.matchAll(/<input type="hidden" name="([^"]*)" value="([^"]*)">/g)) form.set(decode(m[1]), decode(m[2]));
-form.set('decision', 'approve');
-hop = await follow(await browse(action, { method: 'POST', body: form, headers: { 'content-type': 'application/x-www-form-urlencoded' } }), action);
+// The user agent, stopping at the client's redirect URI.
+const ua = userAgent();
+let hop = await ua.follow(await ua.browse(authorizationUrl), authorizationUrl, redirectUri);
+out.consentShowsName = (await hop.page.clone().text()).includes(input.expectName);
+hop = await ua.submit(hop, 'approve', redirectUri);
 
 const params = oauth.validateAuthResponse(as, client, hop.callback, state);
 const tokens = await oauth.processAuthorizationCodeResponse(as, client, await oauth.authorizationCodeGrantRequest(as, client, clientAuth, params, redirectUri, codeVerifier, insecure));

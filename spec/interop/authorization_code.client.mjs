@@ -2,11 +2,10 @@
 // a web app and its user's browser would: discovery, /authorize, the login page, consent,
 // the callback (state and RFC 9207 iss checked), the code exchange, then the protected route.
 import * as oauth from 'oauth4webapi';
+import { callResource, discover, insecure, userAgent } from './client_support.mjs';
 
 const input = JSON.parse(process.argv[2]);
-const insecure = { [oauth.allowInsecureRequests]: true };
-const issuer = new URL(input.issuer);
-const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...insecure }));
+const as = await discover(input.issuer);
 const client = { client_id: input.clientId };
 const clientAuth = oauth.ClientSecretBasic(input.clientSecret);
 
@@ -21,41 +20,13 @@ authorizationUrl.searchParams.set('state', state);
 authorizationUrl.searchParams.set('code_challenge', await oauth.calculatePKCECodeChallenge(codeVerifier));
 authorizationUrl.searchParams.set('code_challenge_method', 'S256');
 
-// The user agent: a cookie jar and manual redirects, stopping at the client's redirect URI.
-const jar = new Map();
-const steps = [];
-async function browse(url, init = {}) {
-  const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
-  const res = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers ?? {}), ...(cookie ? { cookie } : {}) } });
-  for (const c of res.headers.getSetCookie()) {
-    const [pair] = c.split(';');
-    const i = pair.indexOf('=');
-    jar.set(pair.slice(0, i), pair.slice(i + 1));
-  }
-  steps.push(`${init.method ?? 'GET'} ${new URL(url).pathname} ${res.status}`);
-  return res;
-}
-async function follow(res, from) {
-  while (res.status === 302) {
-    const next = new URL(res.headers.get('location'), from);
-    if (next.href.startsWith(input.redirectUri)) return { callback: next };
-    res = await browse(next);
-    from = next;
-  }
-  return { page: res, url: from };
-}
-
-let hop = await follow(await browse(authorizationUrl), authorizationUrl);
-const html = await hop.page.text();
-const action = new URL(/<form method="post" action="([^"]+)">/.exec(html)[1].replace(/&amp;/g, '&'), hop.url);
-const decode = (s) => s.replace(/&#34;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
-const form = new URLSearchParams();
-for (const m of html.matchAll(/<input type="hidden" name="([^"]*)" value="([^"]*)">/g)) form.set(decode(m[1]), decode(m[2]));
-form.set('decision', input.decision ?? 'approve');
-hop = await follow(await browse(action, { method: 'POST', body: form, headers: { 'content-type': 'application/x-www-form-urlencoded' } }), action);
+// The user agent, stopping at the client's redirect URI.
+const ua = userAgent();
+let hop = await ua.follow(await ua.browse(authorizationUrl), authorizationUrl, input.redirectUri);
+hop = await ua.submit(hop, input.decision ?? 'approve', input.redirectUri);
 const callback = hop.callback;
 
-const out = { steps, callbackIss: callback.searchParams.get('iss') };
+const out = { steps: ua.steps, callbackIss: callback.searchParams.get('iss') };
 
 // A callback whose iss names another server must be refused by the client (RFC 9207 §2.4).
 const forged = new URL(callback);
@@ -87,8 +58,7 @@ out.token = {
   expires_in: tokenResponse.expires_in,
   has_access_token: typeof tokenResponse.access_token === 'string',
 };
-const me = await oauth.protectedResourceRequest(tokenResponse.access_token, 'GET', new URL(input.resource), undefined, undefined, insecure);
-out.resource = { status: me.status, body: await me.json() };
+out.resource = await callResource(input.resource, tokenResponse.access_token);
 
 // The same code again: refused, and the token it gave is revoked (RFC 6749 §4.1.2).
 const replay = await oauth.authorizationCodeGrantRequest(as, client, clientAuth, params, input.redirectUri, codeVerifier, insecure);

@@ -2,12 +2,10 @@
 // processAuthorizationCodeResponse with its ID token checks (expectedNonce, requireIdToken,
 // maxAge), processUserInfoResponse; and a mismatched nonce refused.
 import * as oauth from 'oauth4webapi';
-import { userAgent } from './browser.mjs';
+import { discover, insecure, userAgent } from '../interop/client_support.mjs';
 
 const input = JSON.parse(process.argv[2]);
-const insecure = { [oauth.allowInsecureRequests]: true };
-const issuer = new URL(input.issuer);
-const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oidc', ...insecure }));
+const as = await discover(input.issuer, 'oidc');
 const client = { client_id: input.clientId };
 const clientAuth = oauth.ClientSecretBasic(input.clientSecret);
 const ua = userAgent();

@@ -2,7 +2,7 @@
 // the code flow with PKCE and nonce (ID token validated), userinfo, a refresh with a new ID
 // token, and RP-initiated logout through buildEndSessionUrl, followed in the browser.
 import * as client from 'openid-client';
-import { userAgent } from './browser.mjs';
+import { userAgent } from '../interop/client_support.mjs';
 
 const input = JSON.parse(process.argv[2]);
 const config = await client.discovery(new URL(input.issuer), input.clientId, input.clientSecret, undefined, { execute: [client.allowInsecureRequests] });
