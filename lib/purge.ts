@@ -20,6 +20,7 @@ import { OAuthError } from './errors';
 import { OAuthConfigurationError } from './options';
 import { report } from './report';
 import type { Runtime } from './runtime';
+import type { Store } from './store';
 
 /** What one purge deleted, per kind of row. */
 export type PurgeCounts = {
@@ -169,53 +170,55 @@ export class Purger {
     const size = batchSize ?? this.batchSize;
     const retired = rt.tables.has('retiredRefreshTokens');
 
-    for (let more = true; more && !stopped(); ) {
-      const batch = await rt.store.transaction(async (store) => {
-        const found = await store.purge.purgeableGrants(cutoff, size);
-        const ids = found.map((g) => g.id);
-        return {
-          more: found.length === size,
-          // Dependents first: a grant never goes before its retired refresh tokens.
-          retiredRefreshTokens: retired ? await store.purge.deleteRetiredRefreshTokens(ids) : 0,
-          codes: await store.purge.deleteGrants(found.filter((g) => g.unusedCode).map((g) => g.id)),
-          grants: await store.purge.deleteGrants(found.filter((g) => !g.unusedCode).map((g) => g.id)),
-        };
-      });
-      // Counted once committed: a batch that failed deleted nothing.
-      counts.retiredRefreshTokens += batch.retiredRefreshTokens;
-      counts.codes += batch.codes;
-      counts.grants += batch.grants;
-      more = batch.more;
-      await nextTurn();
-    }
+    await inBatches(rt, size, stopped, counts, async (store) => {
+      const found = await store.purge.purgeableGrants(cutoff, size);
+      const ids = found.map((g) => g.id);
+      return {
+        found: found.length,
+        // Dependents first: a grant never goes before its retired refresh tokens.
+        retiredRefreshTokens: retired ? await store.purge.deleteRetiredRefreshTokens(ids) : 0,
+        codes: await store.purge.deleteGrants(found.filter((g) => g.unusedCode).map((g) => g.id)),
+        grants: await store.purge.deleteGrants(found.filter((g) => !g.unusedCode).map((g) => g.id)),
+      };
+    });
 
     if (rt.tables.has('jtis')) {
       // No retention: an expired assertion is refused by its exp, whatever the table holds.
       const jtiCutoff = olderThan ?? now;
-      for (let more = true; more && !stopped(); ) {
-        const batch = await rt.store.transaction(async (store) => {
-          const keys = await store.purge.expiredJtis(jtiCutoff, size);
-          return { more: keys.length === size, jtis: await store.purge.deleteJtis(keys) };
-        });
-        counts.jtis += batch.jtis;
-        more = batch.more;
-        await nextTurn();
-      }
+      await inBatches(rt, size, stopped, counts, async (store) => {
+        const keys = await store.purge.expiredJtis(jtiCutoff, size);
+        return { found: keys.length, jtis: await store.purge.deleteJtis(keys) };
+      });
     }
 
     if (rt.enabled.has('client_id_metadata_documents')) {
       // After the grants: a client whose last grant was just purged goes in the same run.
-      for (let more = true; more && !stopped(); ) {
-        const batch = await rt.store.transaction(async (store) => {
-          const ids = await store.purge.unusedMetadataDocumentApplications(cutoff, size);
-          return { more: ids.length === size, deleted: await store.purge.deleteUnusedApplications(ids) };
-        });
-        counts.metadataDocumentClients += batch.deleted;
-        more = batch.more;
-        await nextTurn();
-      }
+      await inBatches(rt, size, stopped, counts, async (store) => {
+        const ids = await store.purge.unusedMetadataDocumentApplications(cutoff, size);
+        return { found: ids.length, metadataDocumentClients: await store.purge.deleteUnusedApplications(ids) };
+      });
     }
     return counts;
+  }
+}
+
+/**
+ * Runs `batch` (one short transaction) until it finds fewer than `size` rows or the purge is
+ * stopped, with a turn of the event loop in between. Adds what each batch deleted to `counts`
+ * once committed: a batch that failed deleted nothing.
+ */
+async function inBatches(
+  rt: Runtime,
+  size: number,
+  stopped: () => boolean,
+  counts: PurgeCounts,
+  batch: (store: Store) => Promise<Partial<PurgeCounts> & { found: number }>,
+): Promise<void> {
+  for (let more = true; more && !stopped(); ) {
+    const { found, ...deleted } = await rt.store.transaction(batch);
+    for (const key of Object.keys(deleted) as (keyof PurgeCounts)[]) counts[key] += deleted[key] ?? 0;
+    more = found === size;
+    await nextTurn();
   }
 }
 

@@ -108,13 +108,12 @@ export class PurgeStore {
    */
   async unusedMetadataDocumentApplications(cutoff: Date, limit: number): Promise<number[]> {
     const { table, columns: c } = this.schema.applications;
-    const g = this.schema.grants;
     const q = this.sql
       .table(table)
       .select({ id: c.id })
       .whereNotNull(c.metadataDocumentHash)
       .where(c.createdAt, '<', cutoff)
-      .whereNotExists((sub) => void sub.select(g.columns.id).from(g.table).whereRaw('?? = ??', [`${g.table}.${g.columns.oauthApplicationId}`, `${table}.${c.id}`]))
+      .whereNotExists(this.grantOfApplication())
       .orderBy(c.id)
       .limit(limit);
     const rows = (await this.locked(q)) as Record<string, unknown>[];
@@ -125,15 +124,21 @@ export class PurgeStore {
   async deleteUnusedApplications(ids: readonly number[]): Promise<number> {
     if (ids.length === 0) return 0;
     const { table, columns: c } = this.schema.applications;
-    const g = this.schema.grants;
     return Number(
       await this.sql
         .table(table)
         .whereIn(c.id, ids)
         .whereNotNull(c.metadataDocumentHash)
-        .whereNotExists((sub) => void sub.select(g.columns.id).from(g.table).whereRaw('?? = ??', [`${g.table}.${g.columns.oauthApplicationId}`, `${table}.${c.id}`]))
+        .whereNotExists(this.grantOfApplication())
         .delete(),
     );
+  }
+
+  /** The correlated subquery "a grant of this application row", for `whereNotExists`. */
+  private grantOfApplication(): (sub: Knex.QueryBuilder) => void {
+    const a = this.schema.applications;
+    const g = this.schema.grants;
+    return (sub) => void sub.select(g.columns.id).from(g.table).whereRaw('?? = ??', [`${g.table}.${g.columns.oauthApplicationId}`, `${a.table}.${a.columns.id}`]);
   }
 
   /** `FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite's writer already runs one transaction at a time. */
