@@ -30,13 +30,14 @@ export async function expectError(fn) {
 }
 
 /** A user agent: a cookie jar, manual redirects, and the forms of our consent and logout pages
- * submitted as the user would; `steps` records each request as "METHOD path status". */
-export function userAgent() {
+ * submitted as the user would, with `headers` on every request; `steps` records each request as
+ * "METHOD path status". */
+export function userAgent(headers = {}) {
   const jar = new Map();
   const steps = [];
   async function browse(url, init = {}) {
     const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
-    const res = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers ?? {}), ...(cookie ? { cookie } : {}) } });
+    const res = await fetch(url, { ...init, redirect: 'manual', headers: { ...headers, ...(init.headers ?? {}), ...(cookie ? { cookie } : {}) } });
     for (const c of res.headers.getSetCookie()) {
       const [pair] = c.split(';');
       const i = pair.indexOf('=');
