@@ -1,27 +1,13 @@
-import { buildApp, type TestApp } from '../support/build_app';
-import { pkcePair, query, testLogin, ISSUER } from '../authorization_code_grant/flow';
-import { Clock, LOOPBACK_FETCH, REDIRECT_URI, useDocumentServer } from './support';
+import { consentPage, setupWithClock, REDIRECT_URI, useDocumentServer } from './support';
 
 const docs = useDocumentServer();
-
-async function setup(options: Record<string, unknown> = {}): Promise<{ t: TestApp; clock: Clock }> {
-  const clock = new Clock();
-  const t = await buildApp({ enable: ['client_id_metadata_documents'], issuer: ISSUER, oauthApplicationScopes: ['books.read'], now: clock.now, ...LOOPBACK_FETCH, ...options }, { setup: testLogin });
-  return { t, clock };
-}
-
-function consentPage(t: TestApp, clientId: string) {
-  return t.agent
-    .get(`${t.path('/authorize')}?${query({ client_id: clientId, redirect_uri: REDIRECT_URI, response_type: 'code', code_challenge: pkcePair().challenge, code_challenge_method: 'S256' })}`)
-    .set('X-Test-User', 'alice');
-}
 
 let n = 0;
 const fresh = (name: string) => `/cache/${name}-${++n}.json`;
 
 describe('client_id_metadata_documents › caching', () => {
   it('fetches a document once for several requests, and again after its max-age', async () => {
-    const { t, clock } = await setup();
+    const { t, clock } = await setupWithClock();
     const path = fresh('max-age');
     const clientId = docs.client(path, {}, { headers: { 'cache-control': 'max-age=300' } });
     for (let i = 0; i < 3; i++) expect((await consentPage(t, clientId)).status).toBe(200);
@@ -35,7 +21,7 @@ describe('client_id_metadata_documents › caching', () => {
   });
 
   it('makes concurrent first requests share one fetch and one application row', async () => {
-    const { t } = await setup();
+    const { t } = await setupWithClock();
     const path = fresh('concurrent');
     const clientId = docs.client(path, {}, { delayMs: 100 });
     const answers = await Promise.all([1, 2, 3, 4].map(() => consentPage(t, clientId)));
@@ -45,7 +31,7 @@ describe('client_id_metadata_documents › caching', () => {
   });
 
   it('keeps a document at least oauthClientIdMetadataDocumentMinCacheExpiresIn, even with no-store', async () => {
-    const { t, clock } = await setup({ oauthClientIdMetadataDocumentMinCacheExpiresIn: 30 });
+    const { t, clock } = await setupWithClock({ oauthClientIdMetadataDocumentMinCacheExpiresIn: 30 });
     const path = fresh('no-store');
     const clientId = docs.client(path, {}, { headers: { 'cache-control': 'no-store' } });
     await consentPage(t, clientId);
@@ -58,7 +44,7 @@ describe('client_id_metadata_documents › caching', () => {
   });
 
   it('keeps a document at most oauthClientIdMetadataDocumentMaxCacheExpiresIn, whatever its max-age', async () => {
-    const { t, clock } = await setup({ oauthClientIdMetadataDocumentMaxCacheExpiresIn: 600 });
+    const { t, clock } = await setupWithClock({ oauthClientIdMetadataDocumentMaxCacheExpiresIn: 600 });
     const path = fresh('capped');
     const clientId = docs.client(path, {}, { headers: { 'cache-control': 'max-age=31536000' } });
     await consentPage(t, clientId);
@@ -68,7 +54,7 @@ describe('client_id_metadata_documents › caching', () => {
   });
 
   it('uses oauthClientIdMetadataDocumentCacheExpiresIn for a document without cache headers', async () => {
-    const { t, clock } = await setup({ oauthClientIdMetadataDocumentCacheExpiresIn: 100 });
+    const { t, clock } = await setupWithClock({ oauthClientIdMetadataDocumentCacheExpiresIn: 100 });
     const path = fresh('default');
     const clientId = docs.client(path);
     await consentPage(t, clientId);
@@ -81,7 +67,7 @@ describe('client_id_metadata_documents › caching', () => {
   });
 
   it('updates the application row when a refetched document changed, and only then', async () => {
-    const { t, clock } = await setup({ oauthClientIdMetadataDocumentCacheExpiresIn: 60 });
+    const { t, clock } = await setupWithClock({ oauthClientIdMetadataDocumentCacheExpiresIn: 60 });
     const path = fresh('changed');
     const clientId = docs.client(path, { client_name: 'Old name' });
     expect((await consentPage(t, clientId)).text).toContain('The application Old name would like');
@@ -99,7 +85,7 @@ describe('client_id_metadata_documents › caching', () => {
   });
 
   it('remembers a failure for oauthClientIdMetadataDocumentFailureBackoff, doubling on each further failure', async () => {
-    const { t, clock } = await setup({ oauthClientIdMetadataDocumentFailureBackoff: 10, oauthClientIdMetadataDocumentMaxFailureBackoff: 300 });
+    const { t, clock } = await setupWithClock({ oauthClientIdMetadataDocumentFailureBackoff: 10, oauthClientIdMetadataDocumentMaxFailureBackoff: 300 });
     const path = fresh('failing');
     const clientId = docs.serve(path, { status: 500, body: {} });
     expect((await consentPage(t, clientId)).status).toBe(400);

@@ -4,7 +4,8 @@
  * the requests per path, and the options that let the server under test reach and trust it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { closeAll } from '../support/build_app';
+import { buildApp, closeAll, type TestApp } from '../support/build_app';
+import { pkcePair, query, testLogin, ISSUER } from '../authorization_code_grant/flow';
 import { HttpsLoopbackServer, TEST_CERTIFICATE } from '../support/https_server';
 
 export interface Served {
@@ -96,4 +97,18 @@ export class Clock {
   advance(seconds: number): void {
     this.ms += seconds * 1000;
   }
+}
+
+/** An app with client_id_metadata_documents on a `Clock` the spec advances. */
+export async function setupWithClock(options: Record<string, unknown> = {}): Promise<{ t: TestApp; clock: Clock }> {
+  const clock = new Clock();
+  const t = await buildApp({ enable: ['client_id_metadata_documents'], issuer: ISSUER, oauthApplicationScopes: ['books.read'], now: clock.now, ...LOOPBACK_FETCH, ...options }, { setup: testLogin });
+  return { t, clock };
+}
+
+/** GET /authorize for `clientId` (PKCE S256) as the logged-in "alice". */
+export function consentPage(t: TestApp, clientId: string) {
+  return t.agent
+    .get(`${t.path('/authorize')}?${query({ client_id: clientId, redirect_uri: REDIRECT_URI, response_type: 'code', code_challenge: pkcePair().challenge, code_challenge_method: 'S256' })}`)
+    .set('X-Test-User', 'alice');
 }
