@@ -31,6 +31,7 @@ import { z } from 'zod';
 import { oauth, type OAuthRouter, type ProtectedResource } from '../lib';
 import { constantTimeEqual, randomToken } from '../lib/crypto';
 import { safeReturnTo } from './server';
+import { closeOnSignal, runWhenMain } from './run';
 
 /** Everything an MCP client needs of the authorization server (MCP authorization, 2025-11-25). */
 export const MCP_FEATURES = [
@@ -241,16 +242,7 @@ async function main(): Promise<void> {
 
   Try it: npx @modelcontextprotocol/inspector, transport "Streamable HTTP", URL ${demo.resource}
 `);
-  const stop = () => {
-    demo.close().then(() => db.destroy(), () => undefined).finally(() => process.exit(0));
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  closeOnSignal(() => demo.close().then(() => db.destroy()));
 }
 
-if (require.main === module) {
-  main().catch((e: unknown) => {
-    console.error(e instanceof Error ? e.message : e);
-    process.exit(1);
-  });
-}
+runWhenMain(module, main);

@@ -34,6 +34,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { resourceServer, type ResourceServer, type ResourceServerOptions } from '../lib';
+import { closeOnSignal, runWhenMain } from './run';
 
 export interface ResourceApiOptions {
   issuer: string;
@@ -110,16 +111,7 @@ async function main(): Promise<void> {
   Opaque tokens: ${introspection ? `introspected as client ${introspection.clientId}` : 'refused (no RS_CLIENT_ID / RS_CLIENT_SECRET and no .tmp/demo-client.json: start the demo first)'}
   JWT access tokens: verified against the issuer's jwks_uri, with audience ${audience}
 `);
-  const stop = () => {
-    api.close().finally(() => process.exit(0));
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  closeOnSignal(() => api.close());
 }
 
-if (require.main === module) {
-  main().catch((e: unknown) => {
-    console.error(e instanceof Error ? e.message : e);
-    process.exit(1);
-  });
-}
+runWhenMain(module, main);

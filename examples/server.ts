@@ -22,6 +22,7 @@ import { oauth, type OAuthRouter } from '../lib';
 import { constantTimeEqual, randomToken, sha256 } from '../lib/crypto';
 import { generateKeyPairSync } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify, type JWK } from 'jose';
+import { closeOnSignal, runWhenMain } from './run';
 
 /** The grants page of `grant_management` (its default `oauthGrantsRoute`, the router mounted at the root). */
 const GRANTS_PATH = '/oauth-grants';
@@ -639,19 +640,7 @@ async function main(): Promise<void> {
   Client credentials grant:
     curl -s -u '${demo.client.clientId}:${demo.client.clientSecret}' -d grant_type=client_credentials ${o}/token
 `);
-  const stop = () => {
-    demo.close().then(
-      () => db.destroy(),
-      () => undefined,
-    ).finally(() => process.exit(0));
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  closeOnSignal(() => demo.close().then(() => db.destroy()));
 }
 
-if (require.main === module) {
-  main().catch((e: unknown) => {
-    console.error(e instanceof Error ? e.message : e);
-    process.exit(1);
-  });
-}
+runWhenMain(module, main);
