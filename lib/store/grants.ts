@@ -1,4 +1,5 @@
 /** Queries on the grants table. Every lookup is one indexed equality query on a hash column. */
+import type { Knex } from 'knex';
 import type { Schema } from './schema';
 import type { Sql } from './sql';
 import { fromList, toDate, toId, toList, toStr } from './rows';
@@ -239,16 +240,18 @@ export class GrantStore {
           .join(a.table, `${a.table}.${a.columns.id}`, col(g.columns.oauthApplicationId))
           .where(col(g.columns.tokenHash), p(0))
           .select(
-            this.sql.ref(col(g.columns.id)).as('id'),
-            this.sql.ref(col(g.columns.accountId)).as('account_id'),
-            this.sql.ref(col(g.columns.oauthApplicationId)).as('application_id'),
-            this.sql.ref(`${a.table}.${a.columns.clientId}`).as('client_id'),
-            this.sql.ref(col(g.columns.scopes)).as('scopes'),
-            this.sql.ref(col(g.columns.tokenScopes)).as('token_scopes'),
-            this.sql.ref(col(g.columns.resources)).as('resources'),
-            this.sql.ref(col(g.columns.tokenResources)).as('token_resources'),
-            this.sql.ref(col(g.columns.expiresIn)).as('expires_in'),
-            this.sql.ref(col(g.columns.revokedAt)).as('revoked_at'),
+            ...this.refs(g.table, {
+              id: g.columns.id,
+              account_id: g.columns.accountId,
+              application_id: g.columns.oauthApplicationId,
+              scopes: g.columns.scopes,
+              token_scopes: g.columns.tokenScopes,
+              resources: g.columns.resources,
+              token_resources: g.columns.tokenResources,
+              expires_in: g.columns.expiresIn,
+              revoked_at: g.columns.revokedAt,
+            }),
+            ...this.refs(a.table, { client_id: a.columns.clientId }),
           ),
       [tokenHash],
     );
@@ -415,13 +418,8 @@ export class GrantStore {
       .whereNull(gc(g.columns.revokedAt))
       .groupBy(...appColumns, gc(g.columns.scopes))
       .select(
-        this.sql.ref(ac(a.columns.id)).as('app_id'),
-        this.sql.ref(ac(a.columns.clientId)).as('client_id'),
-        this.sql.ref(ac(a.columns.name)).as('name'),
-        this.sql.ref(ac(a.columns.description)).as('description'),
-        this.sql.ref(ac(a.columns.homepageUrl)).as('homepage_url'),
-        this.sql.ref(ac(a.columns.logoUri)).as('logo_uri'),
-        this.sql.ref(gc(g.columns.scopes)).as('scopes'),
+        ...this.refs(a.table, { app_id: a.columns.id, client_id: a.columns.clientId, name: a.columns.name, description: a.columns.description, homepage_url: a.columns.homepageUrl, logo_uri: a.columns.logoUri }),
+        ...this.refs(g.table, { scopes: g.columns.scopes }),
       )
       .min({ first_granted_at: gc(g.columns.createdAt) })
       .max({ last_used_at: gc(g.columns.lastUsedAt) })
@@ -445,6 +443,11 @@ export class GrantStore {
       entry.lastUsedAt = later(entry.lastUsedAt, toDate(row.last_used_at));
     }
     return [...byApp.values()].sort((x, y) => x.application.name.localeCompare(y.application.name) || x.application.id - y.application.id);
+  }
+
+  /** `table.column AS alias` for each alias → column (a joined query's select list). */
+  private refs(table: string, columns: Record<string, string>): Knex.Ref<string, Record<string, string>>[] {
+    return Object.entries(columns).map(([alias, column]) => this.sql.ref(`${table}.${column}`).as(alias));
   }
 
   /**
