@@ -14,7 +14,7 @@ import { paramValues, requireParam } from '../lib/http/params';
 import { OAuthConfigurationError } from '../lib/options';
 import { setNoCache } from '../lib/http/no_cache';
 import { challenge } from '../lib/http/www_authenticate';
-import { redirectToClient, renderErrorPage, renderPage, type ClientRedirect } from '../lib/http/redirect';
+import { isWebUrl, redirectToClient, renderErrorPage, renderPage, type ClientRedirect } from '../lib/http/redirect';
 import { grantableScopes } from '../lib/scopes';
 import { authorizingAccount, confirmAuthorizingAccount, LOGIN_MARKER, parsePrompt, requireFreshLogin } from '../lib/prompt';
 import { consentPageLocals, consentRemembered, type ConsentRequest } from '../lib/consent';
@@ -358,11 +358,6 @@ async function renderConsent(ctx: OAuthContext, request: AuthorizationRequest, a
 /** What the user consents to (lib/consent.ts): scopes, where they are sent, RFC 8707 resources, the OIDC claims request. */
 function consentRequest(request: AuthorizationRequest): ConsentRequest {
   return { scopes: request.scopes, redirectUri: request.target.redirectUri, resources: request.fields.resources ?? null, claims: request.fields.claims ?? null };
-}
-
-/** Only http(s) URLs become links or images: a `javascript:` homepage must not run on our origin. */
-function isWebUrl(u: string | null): u is string {
-  return u !== null && /^https?:\/\//i.test(u);
 }
 
 /** The channel of an /authorize error: the client's redirect URI once validated, else the error page. */

@@ -15,7 +15,7 @@ import { defineFeature, method, value, type MethodsOf, type ValuesOf } from '../
 import { asciiDescription, OAuthError } from '../lib/errors';
 import { issueCsrfToken, verifyCsrfToken, type CsrfOptions } from '../lib/csrf';
 import { setNoCache } from '../lib/http/no_cache';
-import { isSafeLink, renderErrorPage, renderPage } from '../lib/http/redirect';
+import { isSafeLink, isWebUrl, renderErrorPage, renderPage } from '../lib/http/redirect';
 import { challenge } from '../lib/http/www_authenticate';
 import type { AccountApplicationGrants, Application } from '../lib/store';
 import type { TranslationTable, TranslationVars } from '../lib/translate';
@@ -343,8 +343,4 @@ function wantsJson(req: Request): boolean {
 function answersJson(ctx: OAuthContext): boolean {
   const req = ctx.req;
   return req.method === 'DELETE' || req.is('application/json') === 'application/json' || req.get(CSRF_HEADER) !== undefined || wantsJson(req);
-}
-
-function isWebUrl(u: string | null): u is string {
-  return u !== null && /^https?:\/\//i.test(u);
 }

@@ -14,7 +14,7 @@ import { ContextImpl } from '../lib/context';
 import { issueCsrfToken, verifyCsrfToken, type CsrfOptions } from '../lib/csrf';
 import { renderBearerError } from '../lib/http/error_handler';
 import { setNoCache } from '../lib/http/no_cache';
-import { renderErrorPage, renderPage } from '../lib/http/redirect';
+import { isWebUrl, renderErrorPage, renderPage } from '../lib/http/redirect';
 import { sendMetadata } from '../lib/metadata';
 import { bearerCheck, checkBearer, type BearerCheck } from '../lib/resource';
 import type { Runtime } from '../lib/runtime';
@@ -472,7 +472,7 @@ function finishLogout(ctx: OAuthContext, request: LogoutRequest): void {
     fields: [],
     confirmButton: null,
     cancelButton: null,
-    link: home && /^https?:\/\//i.test(home) ? { href: home, label: t('endSession.continue', { name: request.application!.name }) } : null,
+    link: isWebUrl(home) ? { href: home, label: t('endSession.continue', { name: request.application!.name }) } : null,
   });
 }
 

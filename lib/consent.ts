@@ -7,6 +7,7 @@
 import type { OAuthContext } from './context';
 import { claimsBeyondScopes, scopeClaimNames, STANDARD_SCOPE_CLAIMS, storedClaimsRequest } from './claims';
 import { registeredAuthMethods } from './client_auth/common';
+import { isWebUrl } from './http/redirect';
 import type { Application, ConsentRecord } from './store';
 import type { TranslationVars } from './translate';
 
@@ -168,8 +169,4 @@ function notYouUrl(ctx: OAuthContext): string | null {
 function refreshTokenIssued(ctx: OAuthContext, app: Application): boolean {
   if (!ctx.runtime.enabled.has('refresh')) return false;
   return app.grantTypes === null || app.grantTypes.includes('refresh_token');
-}
-
-function isWebUrl(u: string | null): u is string {
-  return u !== null && /^https?:\/\//i.test(u);
 }

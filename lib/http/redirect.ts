@@ -107,3 +107,8 @@ function specificText(ctx: OAuthContext, prefix: string, err: OAuthError): strin
 export function isSafeLink(u: string): boolean {
   return /^https?:\/\//i.test(u) || /^\/(?![/\\])/.test(u);
 }
+
+/** Only http(s) URLs of a client become links or images: a `javascript:` homepage must not run on our origin. */
+export function isWebUrl(u: string | null | undefined): u is string {
+  return typeof u === 'string' && /^https?:\/\//i.test(u);
+}
