@@ -17,10 +17,10 @@ import express, { type NextFunction, type Request, type RequestHandler, type Res
 import { ContextImpl } from './context';
 import { OAuthError, toOAuthError } from './errors';
 import { corsHeaders, isPreflight, preflightHeaders } from './http/cors';
-import { renderBearerError, renderJsonError } from './http/error_handler';
+import { renderJsonError } from './http/error_handler';
 import { requestOrigin, varyOnDerivedIssuer } from './http/origin';
 import { report } from './report';
-import { bearerCheck, checkBearer, isResourceUri, type OAuthAuthorization } from './resource';
+import { authorizeBearer, bearerCheck, isResourceUri, type OAuthAuthorization } from './resource';
 import type { Runtime } from './runtime';
 import { isScopeToken } from './scopes';
 
@@ -150,26 +150,12 @@ export function protectedResource(rt: Runtime, options: ProtectedResourceOptions
     const spec = bearerCheck(rt, `${caller}.require()`, required, resource);
     // RFC 6750 §3: the scope a client should ask for: the route's, else the resource's.
     const scope = (spec.required.length > 0 ? spec.required : scopes).join(' ') || undefined;
+    const bearer = {
+      challenge: { resource_metadata: metadataUrl, scope },
+      onAuthorized: (r: Request, auth: OAuthAuthorization) => void (r.auth = authInfo(auth, url)),
+    };
     return function protectedResourceRequire(req: Request, res: Response, next: NextFunction): void {
-      const ctx = new ContextImpl(rt, req, res);
-      checkBearer(ctx, spec).then(
-        (auth) => {
-          req.oauth = auth;
-          req.auth = authInfo(auth, url);
-          next();
-        },
-        (e: unknown) => {
-          const err = toOAuthError(e);
-          report(rt, ctx, err);
-          try {
-            renderBearerError(res, err, ctx.values.oauthRealm, { resource_metadata: metadataUrl, scope });
-          } catch (renderFailure) {
-            const fallback = new OAuthError('server_error', 'An unexpected error occurred', { reason: 'internal_error', cause: renderFailure });
-            report(rt, ctx, fallback);
-            if (!res.headersSent) res.status(fallback.status).json(fallback.toJSON());
-          }
-        },
-      );
+      authorizeBearer(rt, spec, req, res, next, bearer);
     };
   };
   return router;

@@ -98,35 +98,48 @@ export function isResourceUri(v: unknown): v is string {
 export function requireOauthAuthorization(rt: Runtime, scopes: readonly unknown[], resource?: unknown): RequestHandler {
   const spec = bearerCheck(rt, 'requireOauthAuthorization()', scopes, resource);
   return function requireOauthAuthorizationMiddleware(req: Request, res: Response, next: NextFunction): void {
-    const ctx = new ContextImpl(rt, req, res);
-    const fail = (e: unknown) => {
-      const err = toOAuthError(e);
-      report(rt, ctx, err);
-      try {
-        renderBearerError(res, err, (ctx.values as unknown as ResourceValues).oauthRealm);
-      } catch (renderFailure) {
-        // A value read while answering threw: answer generically rather than leave an unhandled rejection.
-        const fallback = new OAuthError('server_error', 'An unexpected error occurred', { reason: 'internal_error', cause: renderFailure });
-        report(rt, ctx, fallback);
-        if (!res.headersSent) res.status(fallback.status).json(fallback.toJSON());
-      }
-    };
-    // A token its format has checked before is answered synchronously; anything else takes the full path.
-    let remembered: OAuthAuthorization | undefined;
-    try {
-      remembered = rememberedBearer(ctx, spec);
-    } catch (e) {
-      return fail(e);
-    }
-    if (remembered !== undefined) {
-      req.oauth = remembered;
-      return next();
-    }
-    checkBearer(ctx, spec).then((auth) => {
-      req.oauth = auth;
-      next();
-    }, fail);
+    authorizeBearer(rt, spec, req, res, next);
   };
+}
+
+/** What a caller of `authorizeBearer` adds: more challenge parameters (RFC 9728 §5.1), and what to set besides `req.oauth`. */
+export interface BearerOptions {
+  challenge?: { resource_metadata?: string; scope?: string };
+  onAuthorized?: (req: Request, auth: OAuthAuthorization) => void;
+}
+
+/**
+ * The middleware step of a bearer check: `req.oauth` set and `next()`, or the RFC 6750 challenge.
+ * Shared by `requireOauthAuthorization` and `protectedResource().require`.
+ */
+export function authorizeBearer(rt: Runtime, spec: BearerCheck, req: Request, res: Response, next: NextFunction, options: BearerOptions = {}): void {
+  const ctx = new ContextImpl(rt, req, res);
+  const accept = (auth: OAuthAuthorization) => {
+    req.oauth = auth;
+    options.onAuthorized?.(req, auth);
+    next();
+  };
+  const fail = (e: unknown) => {
+    const err = toOAuthError(e);
+    report(rt, ctx, err);
+    try {
+      renderBearerError(res, err, (ctx.values as unknown as ResourceValues).oauthRealm, options.challenge);
+    } catch (renderFailure) {
+      // A value read while answering threw: answer generically rather than leave an unhandled rejection.
+      const fallback = new OAuthError('server_error', 'An unexpected error occurred', { reason: 'internal_error', cause: renderFailure });
+      report(rt, ctx, fallback);
+      if (!res.headersSent) res.status(fallback.status).json(fallback.toJSON());
+    }
+  };
+  // A token its format has checked before is answered synchronously; anything else takes the full path.
+  let remembered: OAuthAuthorization | undefined;
+  try {
+    remembered = rememberedBearer(ctx, spec);
+  } catch (e) {
+    return fail(e);
+  }
+  if (remembered !== undefined) return accept(remembered);
+  checkBearer(ctx, spec).then(accept, fail);
 }
 
 /** `checkBearer` for a token its format remembers (`authorizeRemembered`), without a promise; undefined otherwise. */
