@@ -126,7 +126,7 @@ function uriList(v: unknown, caller: string): unknown[] {
 // `caller` starts each message (`createApplication()`, `applications.update()`).
 
 /** RFC 8252 §7.3 / §8.3: the hosts a plain-http redirect URI may name. */
-const LOOPBACK_HOST = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]|localhost)$/;
+export const LOOPBACK_HOST = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]|localhost)$/;
 
 /**
  * Registered redirect URIs: each an RFC 3986 absolute URI without fragment (`checkUri`), and

@@ -38,7 +38,7 @@
  *   member of the wrong type is refused. Language-tagged members (`client_name#fr`, §2.2) and
  *   `software_statement` (§3.1.1: a server may ignore it) are unknown members here.
  */
-import { checkUri } from './applications';
+import { checkUri, LOOPBACK_HOST } from './applications';
 import { OAuthError } from './errors';
 import { isScopeToken } from './scopes';
 
@@ -113,8 +113,6 @@ export interface ClientMetadataPolicy {
   limits?: Partial<ClientMetadataLimits>;
 }
 
-/** RFC 8252 §7.3 / §8.3: the hosts a plain-http redirect URI may name. */
-const LOOPBACK_HOST = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]|localhost)$/;
 /** RFC 8252 §7.1: a private-use scheme is a reverse domain name (at least one dot). */
 const PRIVATE_USE_SCHEME = /^[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+$/;
 /** JWK members that carry private or symmetric key material (RFC 7518 §6.2.2, §6.3.2, §6.4.1). */
@@ -212,12 +210,7 @@ export function parseClientMetadata(input: unknown, policy: ClientMetadataPolicy
   if (!policy.authMethods.includes(tokenEndpointAuthMethod)) {
     throw metadataError(`token_endpoint_auth_method${method === undefined ? ` is required: the default, ${tokenEndpointAuthMethod}, ` : ` '${shortName(tokenEndpointAuthMethod)}' `}is not supported (supported: ${policy.authMethods.join(', ')})`);
   }
-  const jwksUri = text('jwks_uri', limits.uriLength);
-  if (jwksUri !== null) {
-    const problem = uriProblem(jwksUri);
-    if (problem) throw metadataError(`jwks_uri ${problem}`);
-    if (new URL(jwksUri).protocol !== 'https:') throw metadataError('jwks_uri must be an https URI');
-  }
+  const jwksUri = webUri('jwks_uri');
   const jwks = jwkSet(field('jwks'), limits.jwksKeys);
   if (jwks && jwksUri !== null) throw metadataError('jwks and jwks_uri must not both be given (RFC 7591 section 2)');
   if (tokenEndpointAuthMethod === 'private_key_jwt' && !jwks && jwksUri === null) throw metadataError('private_key_jwt needs the client keys: jwks or jwks_uri');
