@@ -15,6 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { cacheLifetime } from './jwks';
+import { lruSet, lruTouch } from './lru';
 import { safeFetch, SafeFetchError, type Resolver } from './http/safe_fetch';
 
 /** Why a document could not be had (`unavailable`) or used (`invalid`). */
@@ -112,8 +113,7 @@ export class MetadataDocumentCache<T> {
   async get(url: string, now: number, s: MetadataDocumentSettings, parse: (body: unknown) => T): Promise<MetadataDocument<T>> {
     const entry = this.entries.get(url);
     if (entry && now < entry.freshUntil) {
-      this.entries.delete(url);
-      this.entries.set(url, entry);
+      lruTouch(this.entries, url, entry);
       return entry;
     }
     const failure = this.failures.get(url);
@@ -129,7 +129,7 @@ export class MetadataDocumentCache<T> {
       p = this.load(url, now, s, parse).then(
         (loaded) => {
           this.failures.delete(url);
-          this.put(this.entries, url, loaded);
+          lruSet(this.entries, url, loaded, this.maxEntries);
           return loaded;
         },
         (e: unknown) => {
@@ -191,18 +191,7 @@ export class MetadataDocumentCache<T> {
     const previous = this.failures.get(url);
     const backoffMs = previous && now - previous.until < cap ? Math.min(previous.backoffMs * 2, cap) : base;
     this.failures.delete(url);
-    if (backoffMs > 0) this.put(this.failures, url, { error, until: now + backoffMs, backoffMs });
-  }
-
-  /** Sets an entry at the newest end of a bounded LRU map. */
-  private put<V>(map: Map<string, V>, key: string, value: V): void {
-    map.delete(key);
-    map.set(key, value);
-    while (map.size > this.maxEntries) {
-      const oldest = map.keys().next().value;
-      if (oldest === undefined) break;
-      map.delete(oldest);
-    }
+    if (backoffMs > 0) lruSet(this.failures, url, { error, until: now + backoffMs, backoffMs }, this.maxEntries);
   }
 
   /** How many documents are cached (specs). */

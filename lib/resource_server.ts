@@ -14,6 +14,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { errors, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import { sha256 } from './crypto';
+import { lruSet, lruTouch } from './lru';
 import { OAuthError, type OAuthErrorReason } from './errors';
 import { renderBearerError } from './http/error_handler';
 import { checkFetchUrl, isLoopbackHost, safeFetch, SafeFetchError } from './http/safe_fetch';
@@ -583,8 +584,7 @@ class RemoteIssuer {
     const now = this.now();
     const cached = this.introspected.get(key);
     if (cached && now < cached.until && 'value' in cached) {
-      this.introspected.delete(key);
-      this.introspected.set(key, cached);
+      lruTouch(this.introspected, key, cached);
       return Promise.resolve(cached.value);
     }
     if (now < this.introspectionDownUntil) {
@@ -616,13 +616,7 @@ class RemoteIssuer {
     const max = now + this.s.introspectionCacheSeconds * 1000;
     const until = value ? Math.min(max, value.authorization.expiresAt.getTime()) : max;
     if (until <= now) return;
-    this.introspected.delete(key);
-    this.introspected.set(key, { value, until });
-    while (this.introspected.size > this.s.introspectionCacheSize) {
-      const oldest = this.introspected.keys().next().value;
-      if (oldest === undefined) break;
-      this.introspected.delete(oldest);
-    }
+    lruSet(this.introspected, key, { value, until }, this.s.introspectionCacheSize);
   }
 
   /** RFC 7662 §2.1: a form POST with `client_secret_basic` (RFC 6749 §2.3.1: form-encoded, then Basic). */

@@ -17,6 +17,7 @@
  * Bounded: the least recently used entry goes first; an expired one is dropped when met.
  */
 import { sha256 } from './crypto';
+import { lruSet, lruTouch } from './lru';
 
 /** The time claims of a verified token, in seconds since the epoch. */
 export interface TokenTimes {
@@ -52,21 +53,14 @@ export class VerifiedTokenCache<T> {
     // §4.1.5 and §4.1.6: not yet valid. The token may become valid later, so it stays.
     if ((nbf !== undefined && nbf > now + leeway) || iat > now + leeway) return undefined;
     if (entry.context !== context) return undefined;
-    // Back to the newest end of the LRU order, unless it is there already.
-    this.entries.delete(key);
-    this.entries.set(key, entry);
+    lruTouch(this.entries, key, entry);
     return entry.value;
   }
 
   /** Remembers a token that passed every check in `context`. */
   set(token: string, context: string, times: TokenTimes, value: T): void {
     if (this.max <= 0) return;
-    this.entries.set(sha256(token), { context, times, value });
-    while (this.entries.size > this.max) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest === undefined) break;
-      this.entries.delete(oldest);
-    }
+    lruSet(this.entries, sha256(token), { context, times, value }, this.max);
   }
 
   get size(): number {

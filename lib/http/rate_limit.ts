@@ -4,6 +4,8 @@
  * throttle groups them (`clientAuthSource`: IPv4 as is, IPv6 by /64). Bounded: the map keeps at
  * most `maxEntries` sources, dropping expired windows first, then the oldest.
  */
+import { lruTouch } from '../lru';
+
 export interface RateLimit {
   /** Requests a source may make per window (a positive integer). */
   max: number;
@@ -27,10 +29,9 @@ export class FixedWindowRateLimiter {
   hit(key: string, now: number, limit: RateLimit): number {
     const windowMs = limit.windowSeconds * 1000;
     let entry = this.entries.get(key);
-    if (entry) this.entries.delete(key); // to the newest end of the order
     if (!entry || now - entry.start >= windowMs || now < entry.start) entry = { start: now, count: 0 };
     entry.count++;
-    this.entries.set(key, entry);
+    lruTouch(this.entries, key, entry);
     this.sweep(now, windowMs);
     return entry.count > limit.max ? Math.max(1, Math.ceil((entry.start + windowMs - now) / 1000)) : 0;
   }
