@@ -12,6 +12,7 @@ import { setNoCache } from '../lib/http/no_cache';
 import type { Application, Grant } from '../lib/store';
 import { findTokenGrant, type TokenKind } from '../lib/tokens';
 import { subjectFor } from '../lib/subject';
+import { ownAudience } from '../lib/resource';
 import oauthBase from './oauth_base';
 
 const values = {
@@ -119,7 +120,7 @@ async function describeToken(ctx: OAuthContext, grant: Grant, kind: TokenKind): 
     ...(issuedAt && { iat: epochSeconds(issuedAt) }),
     // The `sub` the client knows the end user by (lib/subject.ts: the ID token's, pairwise included).
     sub: grant.accountId === null ? app.clientId : await subjectFor(ctx, app, grant.accountId),
-    aud: audience(grant, kind) ?? ctx.values.oauthJwtAudience ?? ctx.issuer,
+    aud: audience(grant, kind) ?? ownAudience(ctx),
     iss: ctx.issuer,
   };
 }

@@ -13,7 +13,7 @@
  * grant row the one query already reads; JWTs by jose's `aud` check.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { ContextImpl } from './context';
+import { ContextImpl, type OAuthContext } from './context';
 import { OAuthError, toOAuthError } from './errors';
 import { renderBearerError } from './http/error_handler';
 import { isScopeToken } from './scopes';
@@ -184,7 +184,7 @@ export async function checkBearer(ctx: ContextImpl, { required, resource, format
 }
 
 /** The audience of a token that names no resource: `oauthJwtAudience` (jwt_access_tokens), else the issuer. */
-function ownAudience(ctx: ContextImpl): string {
+export function ownAudience(ctx: OAuthContext): string {
   return (ctx.values as unknown as { oauthJwtAudience?: string | null }).oauthJwtAudience ?? ctx.issuer;
 }
 
