@@ -21,8 +21,7 @@ import {
   type MetadataDocument,
   type MetadataDocumentSettings,
 } from '../lib/client_id_metadata_document';
-import { clientAuthSource } from '../lib/client_auth/secret_guard';
-import { FixedWindowRateLimiter, isRateLimit, type RateLimit } from '../lib/http/rate_limit';
+import { isRateLimit, SourceRateLimit, type RateLimit } from '../lib/http/rate_limit';
 import { OAuthConfigurationError } from '../lib/options';
 import type { Application, Grant, NewApplication } from '../lib/store';
 import authorizationCodeGrant, { type AuthorizationRequestExtension, type CodeExchangeExtension } from './authorization_code_grant';
@@ -246,7 +245,7 @@ function settings(ctx: OAuthContext): MetadataDocumentSettings {
   };
 }
 
-const limiters = new WeakMap<object, FixedWindowRateLimiter>();
+const fetches = new SourceRateLimit();
 
 /**
  * `oauthClientIdMetadataDocumentRateLimit`: a source over its fetches of uncached documents gets
@@ -257,9 +256,7 @@ function limitFetches(ctx: OAuthContext): void {
   const limit = ctx.values.oauthClientIdMetadataDocumentRateLimit;
   if (limit === null) return;
   if (!isRateLimit(limit)) throw new Error('oauthClientIdMetadataDocumentRateLimit must be null or { max, windowSeconds }');
-  let limiter = limiters.get(ctx.runtime);
-  if (!limiter) limiters.set(ctx.runtime, (limiter = new FixedWindowRateLimiter()));
-  const wait = limiter.hit(clientAuthSource((ctx.req as { ip?: string } | undefined)?.ip), ctx.now().getTime(), limit);
+  const wait = fetches.wait(ctx, limit);
   if (wait > 0) throw new ClientIdMetadataDocumentError('unavailable', `the client ID metadata document was not fetched: too many new client ids from this source (try again in ${wait} s)`);
 }
 

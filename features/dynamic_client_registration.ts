@@ -23,11 +23,10 @@ import { OAuthError } from '../lib/errors';
 import { CLIENT_METADATA_MAX_BYTES, clientMetadataJson, parseClientMetadata, type ClientMetadata, type ClientMetadataPolicy } from '../lib/client_metadata';
 import { newClientId } from '../lib/applications';
 import { supportedAuthMethods } from '../lib/client_auth';
-import { clientAuthSource } from '../lib/client_auth/secret_guard';
 import { constantTimeEqual, randomToken } from '../lib/crypto';
 import { renderBearerError, renderJsonError } from '../lib/http/error_handler';
 import { setNoCache } from '../lib/http/no_cache';
-import { FixedWindowRateLimiter, isRateLimit, type RateLimit } from '../lib/http/rate_limit';
+import { isRateLimit, SourceRateLimit, type RateLimit } from '../lib/http/rate_limit';
 import { OAuthConfigurationError } from '../lib/options';
 import type { Application } from '../lib/store';
 import type { ApplicationChanges } from '../lib/store/applications';
@@ -379,16 +378,14 @@ function registrationClientUri(ctx: OAuthContext, clientId: string): string {
 // ---------------------------------------------------------------------------------------------
 // Request reading
 
-const limiters = new WeakMap<object, FixedWindowRateLimiter>();
+const registrations = new SourceRateLimit();
 
 /** `oauthRegistrationRateLimit`: 429 with Retry-After for a source over the limit (RFC 6585 §4; OAuth defines no code for it). */
 function enforceRateLimit(ctx: OAuthContext): void {
   const limit = ctx.values.oauthRegistrationRateLimit;
   if (limit === null) return;
   if (!isRateLimit(limit)) throw new OAuthError('server_error', undefined, { reason: 'internal_error', cause: new Error('oauthRegistrationRateLimit must be null or { max, windowSeconds }') });
-  let limiter = limiters.get(ctx.runtime);
-  if (!limiter) limiters.set(ctx.runtime, (limiter = new FixedWindowRateLimiter()));
-  const wait = limiter.hit(clientAuthSource(ctx.req.ip), ctx.now().getTime(), limit);
+  const wait = registrations.wait(ctx, limit);
   if (wait > 0) {
     throw new OAuthError('temporarily_unavailable', ctx.values.oauthRegistrationRateLimitedMessage, { status: 429, retryAfter: wait, reason: 'registration_rate_limited' });
   }

@@ -4,6 +4,8 @@
  * throttle groups them (`clientAuthSource`: IPv4 as is, IPv6 by /64). Bounded: the map keeps at
  * most `maxEntries` sources, dropping expired windows first, then the oldest.
  */
+import type { OAuthContext } from '../context';
+import { clientAuthSource } from '../client_auth/secret_guard';
 import { lruTouch } from '../lru';
 
 export interface RateLimit {
@@ -18,6 +20,20 @@ export function isRateLimit(v: unknown): v is RateLimit {
   if (typeof v !== 'object' || v === null) return false;
   const { max, windowSeconds } = v as Partial<RateLimit>;
   return Number.isInteger(max) && (max as number) > 0 && typeof windowSeconds === 'number' && Number.isFinite(windowSeconds) && windowSeconds > 0;
+}
+
+/**
+ * One limit's counters, a FixedWindowRateLimiter per `oauth()` instance: `wait` counts a request
+ * of the context's source and gives the seconds until it may make another, 0 within the limit.
+ */
+export class SourceRateLimit {
+  private readonly limiters = new WeakMap<object, FixedWindowRateLimiter>();
+
+  wait(ctx: OAuthContext, limit: RateLimit): number {
+    let limiter = this.limiters.get(ctx.runtime);
+    if (!limiter) this.limiters.set(ctx.runtime, (limiter = new FixedWindowRateLimiter()));
+    return limiter.hit(clientAuthSource((ctx.req as { ip?: string } | undefined)?.ip), ctx.now().getTime(), limit);
+  }
 }
 
 export class FixedWindowRateLimiter {
