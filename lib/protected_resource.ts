@@ -91,7 +91,7 @@ export function protectedResource(rt: Runtime, options: ProtectedResourceOptions
   for (const s of scopes) if (typeof s !== 'string' || !isScopeToken(s)) throw new TypeError(`${caller}: '${String(s)}' is not a valid scope`);
   if (documentation !== undefined && !/^https?:\/\/[^\s]+$/i.test(String(documentation))) throw new TypeError(`${caller}: documentation must be an http(s) URL`);
   if (name !== undefined && typeof name !== 'string') throw new TypeError(`${caller}: name must be a string`);
-  if (typeof mountPath !== 'string' || !(mountPath === '' || /^(\/[A-Za-z0-9\-._~!$&'()*+,;=:@%]+)+$/.test(mountPath))) {
+  if (typeof mountPath !== 'string' || !(mountPath === '' || PATH.test(mountPath))) {
     throw new TypeError(`${caller}: mountPath must be the path the OAuth router is mounted at, like '/oauth'`);
   }
   if (!rt.enabled.has('resource_indicators')) {
@@ -187,8 +187,11 @@ function checkResource(caller: string, resource: unknown): URL {
   return url;
 }
 
+/** A path of one or more non-empty segments (RFC 3986 §3.3 pchar), no trailing slash, query or fragment. */
+const PATH = /^(\/[A-Za-z0-9\-._~!$&'()*+,;=:@%]+)+$/;
+
 function checkPath(caller: string, path: unknown): string {
-  if (typeof path !== 'string' || !(path === '' || /^(\/[A-Za-z0-9\-._~!$&'()*+,;=:@%]+)+$/.test(path))) {
+  if (typeof path !== 'string' || !(path === '' || PATH.test(path))) {
     throw new TypeError(`${caller}: path must be '' or a path like '/mcp' (no trailing slash, query or fragment), got ${JSON.stringify(path)}`);
   }
   return path;
