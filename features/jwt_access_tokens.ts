@@ -28,7 +28,7 @@ import { OAuthError, type OAuthErrorReason } from '../lib/errors';
 import { randomToken } from '../lib/crypto';
 import { serverKeys, type ServerKeys } from '../lib/keys';
 import { OAuthConfigurationError } from '../lib/options';
-import type { OAuthAuthorization } from '../lib/resource';
+import { ownAudience, type OAuthAuthorization } from '../lib/resource';
 import type { AccessTokenFormat, AccessTokenRequest } from '../lib/tokens';
 import { VerifiedTokenCache, type TokenTimes } from '../lib/verified_tokens';
 import { subjectFor } from '../lib/subject';
@@ -149,12 +149,7 @@ function audience(ctx: OAuthContext, request: AccessTokenRequest): string | stri
   const resources = request.resources ?? [];
   if (resources.length === 1) return resources[0]!;
   if (resources.length > 1) return [...resources];
-  return expectedAudience(ctx);
-}
-
-/** The audience of this server's own resources, which `requireOauthAuthorization` protects. */
-function expectedAudience(ctx: OAuthContext): string {
-  return ctx.values.oauthJwtAudience ?? ctx.issuer;
+  return ownAudience(ctx);
 }
 
 /** A JWS in compact serialization has exactly three dot-separated parts; an opaque token has none. */
@@ -232,7 +227,7 @@ function verificationOf(ctx: OAuthContext, token: string, audience: string | und
   // A derived issuer (development) is the request's origin and the OAuth router's mount path,
   // which a host route does not see: there `iss` is checked by origin below, and is the audience.
   const configured = ctx.runtime.issuerConfigured;
-  const expected = audience ?? (configured || v.oauthJwtAudience !== null ? expectedAudience(ctx) : undefined);
+  const expected = audience ?? (configured || v.oauthJwtAudience !== null ? ownAudience(ctx) : undefined);
   // A token verified before against the same issuer and audience needs only its times checked again.
   let verified = verifiedWith.get(keys);
   if (!verified) verifiedWith.set(keys, (verified = new VerifiedTokenCache(v.oauthJwtAccessTokenCacheSize)));
