@@ -1,5 +1,5 @@
 /** Random tokens, SHA-256 hashing, constant-time comparison and the bcrypt wrapper. */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import bcrypt from 'bcrypt';
 
 /** 256 bits from the CSPRNG, base64url without padding (43 characters). */
@@ -9,7 +9,8 @@ export function randomToken(bytes = 32): string {
 
 /** base64url(SHA-256(value)) without padding: how codes and tokens are stored. */
 export function sha256(value: string): string {
-  return createHash('sha256').update(value, 'utf8').digest('base64url');
+  // The one-shot form (Node 20.12) allocates no Hash object, which is most of the cost of hashing a token.
+  return hash('sha256', value, 'base64url');
 }
 
 /** Compares two strings in time that depends only on their lengths' digests, not their contents. */
