@@ -213,12 +213,12 @@ function inGrace(ctx: OAuthContext, app: Application): boolean {
 function fetchAccessToken(ctx: OAuthContext): string | undefined {
   const header = ctx.req.headers.authorization;
   if (header === undefined) return undefined;
-  const m = /^bearer +(\S*) *$/i.exec(header);
-  if (!m) {
-    if (/^bearer(\s|$)/i.test(header)) throw new OAuthError('invalid_request', ctx.values.oauthInvalidAuthorizationHeaderMessage, { reason: 'malformed_parameter' });
-    return undefined;
-  }
-  const token = m[1]!;
-  if (!/^[A-Za-z0-9\-._~+/]+=*$/.test(token)) throw new OAuthError('invalid_request', ctx.values.oauthInvalidAuthorizationHeaderMessage, { reason: 'malformed_parameter' });
-  return token;
+  const m = BEARER_CREDENTIALS.exec(header);
+  if (m) return m[1];
+  // The Bearer scheme with no token, or one that is not a b64token: malformed (RFC 6750 §3.1).
+  if (/^bearer(\s|$)/i.test(header)) throw new OAuthError('invalid_request', ctx.values.oauthInvalidAuthorizationHeaderMessage, { reason: 'malformed_parameter' });
+  return undefined;
 }
+
+/** RFC 6750 §2.1: `credentials = "Bearer" 1*SP b64token`, read in one pass (the scheme case-insensitive, trailing spaces allowed). */
+const BEARER_CREDENTIALS = /^bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
