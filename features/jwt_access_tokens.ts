@@ -214,7 +214,16 @@ function rememberedJwtAccessToken(ctx: OAuthContext, token: string, audience?: s
 
 /** A copy per request: a route that changes req.oauth changes nothing another request sees. */
 function forRequest(claims: VerifiedClaims, token: string): OAuthAuthorization {
-  return { ...claims, scopes: [...claims.scopes], expiresAt: new Date(claims.expiresAt.getTime()), token };
+  // Written out rather than spread: one object of one shape, on the path of every remembered token.
+  return {
+    accountId: claims.accountId,
+    clientId: claims.clientId,
+    applicationId: claims.applicationId,
+    scopes: claims.scopes.slice(),
+    grantId: claims.grantId,
+    expiresAt: new Date(claims.expiresAt.getTime()),
+    token,
+  };
 }
 
 /** What a check of `token` is made against: the key set, its cache, the expected audience and the cache context. */

@@ -190,9 +190,10 @@ export function ownAudience(ctx: OAuthContext): string {
 
 /** RFC 6750 §3.1: every required scope must be granted, else 403 insufficient_scope naming them. */
 function checkScopes<T extends { scopes: string[] }>(v: ResourceValues, granted: T, required: string[]): T {
-  const missing = required.filter((s) => !granted.scopes.includes(s));
-  if (missing.length > 0) {
-    throw new OAuthError('insufficient_scope', v.oauthInsufficientScopeMessage, { reason: 'missing_scope', scope: required.join(' ') });
+  for (const s of required) {
+    if (!granted.scopes.includes(s)) {
+      throw new OAuthError('insufficient_scope', v.oauthInsufficientScopeMessage, { reason: 'missing_scope', scope: required.join(' ') });
+    }
   }
   return granted;
 }
