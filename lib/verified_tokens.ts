@@ -14,7 +14,10 @@
  * - The checks that do depend on the time (`exp`, `nbf`, `iat` not in the future, with the
  *   leeway) are made again on every hit.
  *
- * Bounded: the least recently used entry goes first; an expired one is dropped when met.
+ * Bounded: the least recently used entry goes first; an expired one is dropped when met. A hit
+ * moves its entry to the newest end only when a quarter of the bound has been written since it
+ * was last moved, so the common hit (a client's token, presented again and again) does no write,
+ * and an entry in use is never among the oldest three quarters.
  */
 import { sha256 } from './crypto';
 import { lruSet, lruTouch } from './lru';
@@ -28,12 +31,16 @@ export interface TokenTimes {
 
 interface Entry<T> {
   context: string;
+  /** The cache's write count when this entry was last moved to the newest end. */
+  moved: number;
   times: TokenTimes;
   value: T;
 }
 
 export class VerifiedTokenCache<T> {
   private readonly entries = new Map<string, Entry<T>>();
+  /** Insertions and moves so far: how far back an entry's `moved` lies. */
+  private writes = 0;
 
   /** `max` entries at most; 0 turns the cache off. */
   constructor(private readonly max: number) {}
@@ -53,14 +60,17 @@ export class VerifiedTokenCache<T> {
     // §4.1.5 and §4.1.6: not yet valid. The token may become valid later, so it stays.
     if ((nbf !== undefined && nbf > now + leeway) || iat > now + leeway) return undefined;
     if (entry.context !== context) return undefined;
-    lruTouch(this.entries, key, entry);
+    if (this.writes - entry.moved > this.max >> 2) {
+      entry.moved = ++this.writes;
+      lruTouch(this.entries, key, entry);
+    }
     return entry.value;
   }
 
   /** Remembers a token that passed every check in `context`. */
   set(token: string, context: string, times: TokenTimes, value: T): void {
     if (this.max <= 0) return;
-    lruSet(this.entries, sha256(token), { context, times, value }, this.max);
+    lruSet(this.entries, sha256(token), { context, moved: ++this.writes, times, value }, this.max);
   }
 
   get size(): number {

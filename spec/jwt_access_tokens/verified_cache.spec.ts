@@ -142,6 +142,19 @@ describe('VerifiedTokenCache', () => {
     expect(cache.get('c', 'c', 500, 0)).toBe('C');
   });
 
+  it('moves a hit to the newest end only when a quarter of the bound has been written since its last move', () => {
+    const cache = new VerifiedTokenCache<string>(8); // a quarter: 2 writes
+    for (const k of 'abcdefgh') cache.set(k, 'c', times, k.toUpperCase());
+    expect(cache.get('g', 'c', 500, 0)).toBe('G'); // written 1 write ago: stays where it is, before h
+    expect(cache.get('b', 'c', 500, 0)).toBe('B'); // written 6 writes ago: moved to the newest end
+    for (const k of 'ijklmn') cache.set(k, 'c', times, k.toUpperCase()); // drops a, c, d, e, f, g
+    expect(cache.size).toBe(8);
+    expect(cache.get('g', 'c', 500, 0)).toBeUndefined();
+    expect(cache.get('a', 'c', 500, 0)).toBeUndefined();
+    expect(cache.get('b', 'c', 500, 0)).toBe('B');
+    expect(cache.get('h', 'c', 500, 0)).toBe('H');
+  });
+
   it('remembers nothing with max 0', () => {
     const cache = new VerifiedTokenCache<string>(0);
     cache.set('a', 'c', times, 'A');
