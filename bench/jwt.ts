@@ -26,7 +26,7 @@
  * SQLite file (WAL) or, with BENCH_DATABASE_URL, a fresh PostgreSQL schema. Only `protected` has a
  * target (≥ 0.90×, issue 13); the others are reported.
  *
- * Environment: BENCH_ROUNDS (default 3), BENCH_DURATION (seconds, default 3), BENCH_WARM_UP,
+ * Environment: BENCH_ONLY=protected,resource-server (a subset), BENCH_ROUNDS (default 3), BENCH_DURATION (seconds, default 3), BENCH_WARM_UP,
  * BENCH_CONNECTIONS, BENCH_DATABASE_URL, BENCH_PG_POOL, BENCH_SERVER_CPU, BENCH_LOAD_CPU.
  */
 import type autocannon from 'autocannon';
@@ -38,6 +38,10 @@ import { answerCpu, bareApiMe, closeOnDisconnect, bareTokenRoute, basic, benchDa
 
 const SETTINGS = benchSettings({ rounds: 3, duration: 3 });
 const TARGETS: Record<string, number | undefined> = { protected: 0.9 };
+const SCENARIOS = ['protected', 'protected-route', 'protected-uncached', 'token-jwt', 'token-jwt/opaque', 'resource-server'];
+/** BENCH_ONLY=protected,resource-server runs some scenarios only. */
+const ONLY = new Set((process.env.BENCH_ONLY ?? SCENARIOS.join(',')).split(',').map((s) => s.trim()));
+for (const name of ONLY) if (!SCENARIOS.includes(name)) throw new Error(`BENCH_ONLY: unknown scenario ${name} (${SCENARIOS.join(', ')})`);
 
 interface Credentials {
   clientId: string;
@@ -167,12 +171,15 @@ async function main(): Promise<void> {
   const apiGet = (origin: string, token?: string, path = '/api/me'): autocannon.Options => ({ url: `${origin}${path}`, headers: token ? { authorization: `Bearer ${token}` } : {} });
 
   const results: Outcome[] = [];
-  results.push(await comparePairs('protected', as, SETTINGS, () => apiGet(setup.bare), () => apiGet(setup.issuer, setup.jwt)));
-  results.push(await comparePairs('protected-route', as, SETTINGS, () => apiGet(setup.bare), () => apiGet(setup.issuer, setup.jwt, '/api/me-first')));
-  results.push(await comparePairs('protected-uncached', as, SETTINGS, () => apiGet(setup.bare), () => apiGet(setup.issuer, setup.jwt, '/api/me-uncached')));
-  results.push(await comparePairs('token-jwt', as, SETTINGS, () => tokenPost(setup.bare, setup.jwtClient), () => tokenPost(setup.issuer, setup.jwtClient)));
-  results.push(await comparePairs('token-jwt/opaque', as, SETTINGS, () => tokenPost(setup.issuer, setup.opaqueClient), () => tokenPost(setup.issuer, setup.jwtClient)));
-  results.push(await comparePairs('resource-server', rs, SETTINGS, () => apiGet(rsSetup.bare), () => apiGet(rsSetup.rs, setup.jwt)));
+  const measure = async (name: string, server: typeof as, bare: () => autocannon.Options, ours: () => autocannon.Options) => {
+    if (ONLY.has(name)) results.push(await comparePairs(name, server, SETTINGS, bare, ours));
+  };
+  await measure('protected', as, () => apiGet(setup.bare), () => apiGet(setup.issuer, setup.jwt));
+  await measure('protected-route', as, () => apiGet(setup.bare), () => apiGet(setup.issuer, setup.jwt, '/api/me-first'));
+  await measure('protected-uncached', as, () => apiGet(setup.bare), () => apiGet(setup.issuer, setup.jwt, '/api/me-uncached'));
+  await measure('token-jwt', as, () => tokenPost(setup.bare, setup.jwtClient), () => tokenPost(setup.issuer, setup.jwtClient));
+  await measure('token-jwt/opaque', as, () => tokenPost(setup.issuer, setup.opaqueClient), () => tokenPost(setup.issuer, setup.jwtClient));
+  await measure('resource-server', rs, () => apiGet(rsSetup.bare), () => apiGet(rsSetup.rs, setup.jwt));
   rs.disconnect();
   as.disconnect();
 
