@@ -112,34 +112,43 @@ export interface BearerOptions {
  * The middleware step of a bearer check: `req.oauth` set and `next()`, or the RFC 6750 challenge.
  * Shared by `requireOauthAuthorization` and `protectedResource().require`.
  */
-export function authorizeBearer(rt: Runtime, spec: BearerCheck, req: Request, res: Response, next: NextFunction, options: BearerOptions = {}): void {
+export function authorizeBearer(rt: Runtime, spec: BearerCheck, req: Request, res: Response, next: NextFunction, options: BearerOptions = NO_OPTIONS): void {
   const ctx = new ContextImpl(rt, req, res);
-  const accept = (auth: OAuthAuthorization) => {
-    req.oauth = auth;
-    options.onAuthorized?.(req, auth);
-    next();
-  };
-  const fail = (e: unknown) => {
-    const err = toOAuthError(e);
-    report(rt, ctx, err);
-    try {
-      renderBearerError(res, err, (ctx.values as unknown as ResourceValues).oauthRealm, options.challenge);
-    } catch (renderFailure) {
-      // A value read while answering threw: answer generically rather than leave an unhandled rejection.
-      const fallback = new OAuthError('server_error', 'An unexpected error occurred', { reason: 'internal_error', cause: renderFailure });
-      report(rt, ctx, fallback);
-      if (!res.headersSent) res.status(fallback.status).json(fallback.toJSON());
-    }
-  };
   // A token its format has checked before is answered synchronously; anything else takes the full path.
   let remembered: OAuthAuthorization | undefined;
   try {
     remembered = rememberedBearer(ctx, spec);
   } catch (e) {
-    return fail(e);
+    return refuseBearer(ctx, options, e);
   }
-  if (remembered !== undefined) return accept(remembered);
-  checkBearer(ctx, spec).then(accept, fail);
+  if (remembered !== undefined) return acceptBearer(req, next, options, remembered);
+  checkBearer(ctx, spec).then(
+    (auth) => acceptBearer(req, next, options, auth),
+    (e: unknown) => refuseBearer(ctx, options, e),
+  );
+}
+
+const NO_OPTIONS: BearerOptions = Object.freeze({});
+
+function acceptBearer(req: Request, next: NextFunction, options: BearerOptions, auth: OAuthAuthorization): void {
+  req.oauth = auth;
+  options.onAuthorized?.(req, auth);
+  next();
+}
+
+/** The RFC 6750 challenge for a failed check (a reported error). */
+function refuseBearer(ctx: ContextImpl, options: BearerOptions, e: unknown): void {
+  const err = toOAuthError(e);
+  report(ctx.rt, ctx, err);
+  const res = ctx.res;
+  try {
+    renderBearerError(res, err, (ctx.values as unknown as ResourceValues).oauthRealm, options.challenge);
+  } catch (renderFailure) {
+    // A value read while answering threw: answer generically rather than leave an unhandled rejection.
+    const fallback = new OAuthError('server_error', 'An unexpected error occurred', { reason: 'internal_error', cause: renderFailure });
+    report(ctx.rt, ctx, fallback);
+    if (!res.headersSent) res.status(fallback.status).json(fallback.toJSON());
+  }
 }
 
 /** `checkBearer` for a token its format remembers (`authorizeRemembered`), without a promise; undefined otherwise. */
@@ -147,9 +156,14 @@ function rememberedBearer(ctx: ContextImpl, { required, resource, formats }: Bea
   if (formats.length === 0) return undefined;
   const token = (ctx.methods as unknown as ResourceMethods).fetchAccessToken();
   if (token === undefined) return undefined;
-  const format = formats.find((f) => f.recognises(token));
-  const auth = format?.authorizeRemembered?.(ctx, token, resource);
+  const auth = formatOf(formats, token)?.authorizeRemembered?.(ctx, token, resource);
   return auth === undefined ? undefined : checkScopes(ctx.values as unknown as ResourceValues, auth, required);
+}
+
+/** The contributed format that recognises `token`, if any. */
+function formatOf(formats: readonly AccessTokenFormat[], token: string): AccessTokenFormat | undefined {
+  for (const f of formats) if (f.recognises(token)) return f;
+  return undefined;
 }
 
 /** The bearer token of the request, checked: valid, for the expected audience, with the required scopes. */
@@ -159,7 +173,7 @@ export async function checkBearer(ctx: ContextImpl, { required, resource, format
   const token = m.fetchAccessToken();
   if (token === undefined) throw new OAuthError('invalid_token', v.oauthMissingTokenMessage, { reason: 'missing_token' });
   if (formats.length > 0) {
-    const format = formats.find((f) => f.recognises(token));
+    const format = formatOf(formats, token);
     if (format) return checkScopes(v, await format.authorize(ctx, token, resource), required);
   }
   const grant = await ctx.store.grants.findAccessByTokenHash(m.generateTokenHash(token));
