@@ -30,7 +30,7 @@ import { serverKeys, type ServerKeys } from '../lib/keys';
 import { OAuthConfigurationError } from '../lib/options';
 import { ownAudience, type OAuthAuthorization } from '../lib/resource';
 import type { AccessTokenFormat, AccessTokenRequest } from '../lib/tokens';
-import { VerifiedTokenCache, type TokenTimes } from '../lib/verified_tokens';
+import { authorizationFor, ExpiryDate, VerifiedTokenCache, type RememberedAuthorization, type TokenTimes } from '../lib/verified_tokens';
 import { subjectFor } from '../lib/subject';
 import jwks from './jwks';
 
@@ -163,8 +163,14 @@ function isCompactJws(token: string): boolean {
 /** The algorithms of the published keys, computed once per key set: nothing else is accepted (no `none`, no HS256). */
 const algorithmsOf = new WeakMap<ServerKeys, string[]>();
 
+function algorithmsOfKeys(keys: ServerKeys): string[] {
+  let algorithms = algorithmsOf.get(keys);
+  if (!algorithms) algorithmsOf.set(keys, (algorithms = [...new Set(keys.published.map((k) => k.alg))]));
+  return algorithms;
+}
+
 /** What a verified token gives `req.oauth`, but the token itself. */
-type VerifiedClaims = Omit<OAuthAuthorization, 'token'>;
+type VerifiedClaims = RememberedAuthorization<number>;
 
 /** Tokens verified with a key set (one per `oauth()` instance), sized by `oauthJwtAccessTokenCacheSize` when first used. */
 const verifiedWith = new WeakMap<ServerKeys, VerifiedTokenCache<VerifiedClaims>>();
@@ -187,7 +193,7 @@ async function authorizeJwtAccessToken(ctx: OAuthContext, token: string, audienc
   const check = verificationOf(ctx, token, audience);
   let claims = check.verified.get(token, check.context, ctx.now().getTime() / 1000, check.leeway);
   if (claims === undefined) {
-    const checked = await verifyJwtAccessToken(ctx, token, check.keys, check.algorithms, check.audience);
+    const checked = await verifyJwtAccessToken(ctx, token, check.keys, algorithmsOfKeys(check.keys), check.audience);
     check.verified.set(token, check.context, checked.times, (claims = checked.claims));
   }
   if (v.oauthJwtAccessTokenCheckRevocation) {
@@ -196,7 +202,7 @@ async function authorizeJwtAccessToken(ctx: OAuthContext, token: string, audienc
     if (!grant) throw invalid('unknown_token');
     if (grant.revokedAt) throw invalid('revoked_token');
   }
-  return forRequest(claims, token);
+  return authorizationFor(claims, token);
 }
 
 /**
@@ -209,30 +215,14 @@ function rememberedJwtAccessToken(ctx: OAuthContext, token: string, audience?: s
   if (ctx.values.oauthJwtAccessTokenCheckRevocation) return undefined;
   const check = verificationOf(ctx, token, audience);
   const claims = check.verified.get(token, check.context, ctx.now().getTime() / 1000, check.leeway);
-  return claims === undefined ? undefined : forRequest(claims, token);
+  return claims === undefined ? undefined : authorizationFor(claims, token);
 }
 
-/** A copy per request: a route that changes req.oauth changes nothing another request sees. */
-function forRequest(claims: VerifiedClaims, token: string): OAuthAuthorization {
-  // Written out rather than spread: one object of one shape, on the path of every remembered token.
-  return {
-    accountId: claims.accountId,
-    clientId: claims.clientId,
-    applicationId: claims.applicationId,
-    scopes: claims.scopes.slice(),
-    grantId: claims.grantId,
-    expiresAt: new Date(claims.expiresAt.getTime()),
-    token,
-  };
-}
-
-/** What a check of `token` is made against: the key set, its cache, the expected audience and the cache context. */
+/** What a check of `token` is made against: the key set, its cache, the expected audience and the cache context (the algorithms only when verifying: `algorithmsOfKeys`). */
 function verificationOf(ctx: OAuthContext, token: string, audience: string | undefined) {
   const v = ctx.values;
   if (token.length > v.oauthJwtAccessTokenMaxLength) throw new OAuthError('invalid_token', v.oauthInvalidTokenMessage, { reason: 'malformed_token' });
   const keys = serverKeys(ctx);
-  let algorithms = algorithmsOf.get(keys);
-  if (!algorithms) algorithmsOf.set(keys, (algorithms = [...new Set(keys.published.map((k) => k.alg))]));
   // A derived issuer (development) is the request's origin and the OAuth router's mount path,
   // which a host route does not see: there `iss` is checked by origin below, and is the audience.
   const configured = ctx.runtime.issuerConfigured;
@@ -240,7 +230,7 @@ function verificationOf(ctx: OAuthContext, token: string, audience: string | und
   // A token verified before against the same issuer and audience needs only its times checked again.
   let verified = verifiedWith.get(keys);
   if (!verified) verifiedWith.set(keys, (verified = new VerifiedTokenCache(v.oauthJwtAccessTokenCacheSize)));
-  return { keys, algorithms, verified, audience: expected, context: `${ctx.issuer}\0${expected ?? ''}`, leeway: v.oauthJwtAccessTokenLeeway };
+  return { keys, verified, audience: expected, context: `${ctx.issuer}\0${expected ?? ''}`, leeway: v.oauthJwtAccessTokenLeeway };
 }
 
 /** The full §4 check of a token the cache does not hold: its claims for `req.oauth`, and its times. */
@@ -284,7 +274,7 @@ async function verifyJwtAccessToken(
     applicationId: aid,
     scopes: scope === '' ? [] : scope.split(' '),
     grantId: gid,
-    expiresAt: new Date((exp as number) * 1000),
+    expiresAt: new ExpiryDate((exp as number) * 1000),
   };
   const nbf = payload.nbf;
   return { claims, times: { exp: exp as number, iat: payload.iat as number, ...(typeof nbf === 'number' && { nbf }) } };

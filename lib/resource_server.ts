@@ -23,7 +23,7 @@ import { defaultLogger, errorMeta, RepeatLimiter, repeatKey, type OAuthLogger } 
 import { didYouMean, OAuthConfigurationError } from './options';
 import type { OAuthAuthorization } from './resource';
 import { isScopeToken } from './scopes';
-import { VerifiedTokenCache } from './verified_tokens';
+import { authorizationFor, ExpiryDate, VerifiedTokenCache, type RememberedAuthorization } from './verified_tokens';
 
 export interface ResourceServerOptions {
   /**
@@ -275,7 +275,7 @@ type Cached<T> = { value: T; until: number } | { error: Error; until: number };
 
 /** An introspection answer: what the token authorizes, or null when it is not active. */
 /** An active introspected token: what `req.oauth` gets, and the `aud` it was issued for. */
-type Introspected = { authorization: Omit<RemoteOAuthAuthorization, 'token'>; aud: string[] } | null;
+type Introspected = { authorization: RememberedAuthorization<null>; aud: string[] } | null;
 
 /** The resource server's view of one issuer: its metadata, keys and introspection answers. */
 class RemoteIssuer {
@@ -286,7 +286,7 @@ class RemoteIssuer {
   private readonly algorithms = new WeakMap<JSONWebKeySet, string[]>();
   private readonly introspected = new Map<string, Cached<Introspected>>();
   /** Tokens verified with a key set, which the context names: a refetched set is another context. */
-  private readonly verified: VerifiedTokenCache<Omit<RemoteOAuthAuthorization, 'token'>>;
+  private readonly verified: VerifiedTokenCache<RememberedAuthorization<null>>;
   private readonly keySetIds = new WeakMap<KeySet, string>();
   private keySetCount = 0;
   private readonly introspectionInflight = new Map<string, Promise<Introspected>>();
@@ -363,7 +363,7 @@ class RemoteIssuer {
       if (!found) throw invalid('inactive_token');
       // RFC 7662 §2.2 `aud`, RFC 8707 §2: a token for another resource is not for this one.
       if (!found.aud.some((a) => this.s.audience.includes(a))) throw invalid('audience_mismatch');
-      return { ...found.authorization, token };
+      return authorizationFor(found.authorization, token);
     }
     throw invalid('unknown_token');
   }
@@ -499,8 +499,7 @@ class RemoteIssuer {
   private async verifyJwt(token: string, jwksUri: string): Promise<RemoteOAuthAuthorization> {
     let keys = (await this.getKeys(jwksUri))!;
     const remembered = this.verified.get(token, this.keySetId(keys), this.now() / 1000, this.s.leewaySeconds);
-    // A copy per request: a route that changes req.oauth changes nothing another request sees.
-    if (remembered) return { ...remembered, scopes: [...remembered.scopes], expiresAt: new Date(remembered.expiresAt.getTime()), token };
+    if (remembered) return authorizationFor(remembered, token);
     let payload: JWTPayload;
     try {
       payload = await this.verifyWith(token, keys);
@@ -531,10 +530,10 @@ class RemoteIssuer {
       applicationId: null,
       scopes: splitScope(scope),
       grantId: null,
-      expiresAt: new Date((exp as number) * 1000),
+      expiresAt: new ExpiryDate((exp as number) * 1000),
     };
     this.verified.set(token, this.keySetId(keys), { exp: exp as number, iat: iat as number, ...(typeof nbf === 'number' && { nbf }) }, authorization);
-    return { ...authorization, scopes: [...authorization.scopes], expiresAt: new Date(authorization.expiresAt.getTime()), token };
+    return authorizationFor(authorization, token);
   }
 
   /** A name for each key set fetched: tokens verified with one are remembered for that one only. */
@@ -664,7 +663,7 @@ class RemoteIssuer {
         applicationId: null,
         scopes: splitScope(scope),
         grantId: null,
-        expiresAt: new Date(exp * 1000),
+        expiresAt: new ExpiryDate(exp * 1000),
       },
       aud: audiences,
     };

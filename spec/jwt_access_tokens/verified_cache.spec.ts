@@ -1,6 +1,6 @@
 import { afterAll, afterEach, describe, expect, it, jest } from '@jest/globals';
 import { ServerKeys } from '../../lib/keys';
-import { VerifiedTokenCache } from '../../lib/verified_tokens';
+import { authorizationFor, ExpiryDate, VerifiedTokenCache } from '../../lib/verified_tokens';
 import { closeAll } from '../support/build_app';
 import { testClock } from '../refresh/helpers';
 import { bearer, clientCredentials, countQueries, expectInvalidToken, jwtApp } from './support';
@@ -116,6 +116,21 @@ describe('VerifiedTokenCache', () => {
     expect(cache.get('token-b', 'ctx', 500, 0)).toBeUndefined();
   });
 
+  it('hits only for the same token byte for byte: the same signature under another header or other claims is a miss', () => {
+    const cache = new VerifiedTokenCache<string>(10);
+    cache.set('header.claims.signature', 'ctx', times, 'A');
+    expect(cache.get('header.claims.signature', 'ctx', 500, 0)).toBe('A');
+    expect(cache.get('header.other-claims.signature', 'ctx', 500, 0)).toBeUndefined();
+    expect(cache.get('other-header.claims.signature', 'ctx', 500, 0)).toBeUndefined();
+    expect(cache.get('claims.signature', 'ctx', 500, 0)).toBeUndefined();
+    expect(cache.get('signature', 'ctx', 500, 0)).toBeUndefined();
+    expect(cache.get('header.claims.other-signature', 'ctx', 500, 0)).toBeUndefined();
+    expect(cache.get('header.claims.signature.', 'ctx', 500, 0)).toBeUndefined();
+    cache.set('opaque-token', 'ctx', times, 'B'); // no dot: the whole token is the hashed part
+    expect(cache.get('opaque-token', 'ctx', 500, 0)).toBe('B');
+    expect(cache.get('.opaque-token', 'ctx', 500, 0)).toBeUndefined();
+  });
+
   it('re-checks exp, nbf and a future iat against the time of each lookup, within the leeway', () => {
     const cache = new VerifiedTokenCache<string>(10);
     cache.set('t', 'c', { exp: 1_000, iat: 100, nbf: 200 }, 'v');
@@ -160,5 +175,41 @@ describe('VerifiedTokenCache', () => {
     cache.set('a', 'c', times, 'A');
     expect(cache.get('a', 'c', 500, 0)).toBeUndefined();
     expect(cache.size).toBe(0);
+  });
+});
+
+describe('ExpiryDate and authorizationFor (req.oauth of a remembered token)', () => {
+  const time = Date.UTC(2026, 11, 1, 4, 5, 6, 789);
+
+  it('is a Date whose JSON is that of its time, and of its new time once changed', () => {
+    const date = new ExpiryDate(time);
+    expect(date).toBeInstanceOf(Date);
+    expect(date.getTime()).toBe(time);
+    expect(JSON.stringify({ at: date })).toBe('{"at":"2026-12-01T04:05:06.789Z"}');
+    date.setTime(0);
+    expect(JSON.stringify({ at: date })).toBe('{"at":"1970-01-01T00:00:00.000Z"}');
+    date.setTime(Number.NaN);
+    expect(JSON.stringify({ at: date })).toBe('{"at":null}');
+  });
+
+  it('copies: a change to one date is not seen by its copy, or by the next copy of the original', () => {
+    const original = new ExpiryDate(time);
+    const copy = original.copy();
+    copy.setTime(0);
+    expect(original.getTime()).toBe(time);
+    expect(original.copy().toJSON()).toBe('2026-12-01T04:05:06.789Z');
+    expect(copy.toJSON()).toBe('1970-01-01T00:00:00.000Z');
+  });
+
+  it('builds each request its own req.oauth from a remembered value', () => {
+    const remembered = { accountId: 'u', clientId: 'c', applicationId: 1, scopes: ['a'], grantId: 2, expiresAt: new ExpiryDate(time) };
+    const first = authorizationFor(remembered, 'tok');
+    expect(JSON.parse(JSON.stringify(first))).toEqual({ accountId: 'u', clientId: 'c', applicationId: 1, scopes: ['a'], grantId: 2, expiresAt: '2026-12-01T04:05:06.789Z', token: 'tok' });
+    first.scopes.push('b');
+    first.expiresAt.setTime(0);
+    const second = authorizationFor(remembered, 'tok');
+    expect(second.scopes).toEqual(['a']);
+    expect(second.expiresAt.getTime()).toBe(time);
+    expect(second).not.toBe(first);
   });
 });

@@ -37,6 +37,23 @@ describe('resourceServer › opaque tokens by introspection (RFC 7662)', () => {
     expect(as.introspectionAuth).toEqual([`Basic ${Buffer.from('rs-client:rs+secret%3A1').toString('base64')}`]);
   });
 
+  it('gives each request its own req.oauth: a route that changes a cached answer changes nothing for the next request', async () => {
+    as.tokens.set('opaque-1', active());
+    const { app, get, rs } = api({ introspectionCacheSeconds: 30 });
+    app.get('/mutate', rs.require('books.read'), (req, res) => {
+      req.oauth!.scopes.push('admin');
+      req.oauth!.expiresAt.setTime(0);
+      res.json(req.oauth);
+    });
+    const before = await get('opaque-1');
+    const mutated = await get('opaque-1', '/mutate');
+    expect(mutated.body).toMatchObject({ scopes: ['books.read', 'admin'], expiresAt: new Date(0).toISOString() });
+    const after = await get('opaque-1');
+    expect(after.status).toBe(200);
+    expect(after.body).toEqual(before.body);
+    expect(as.introspectionAuth).toHaveLength(1); // all three from the one cached answer
+  });
+
   it('gives a client-credentials token (sub = client_id) a null accountId', async () => {
     as.tokens.set('cc', active({ sub: 'client-1' }));
     expect((await api().get('cc')).body).toMatchObject({ accountId: null, clientId: 'client-1' });
