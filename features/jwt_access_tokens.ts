@@ -212,7 +212,8 @@ async function authorizeJwtAccessToken(ctx: OAuthContext, token: string, audienc
  * no microtask: on a route every request of a client takes this path after its first.
  */
 function rememberedJwtAccessToken(ctx: OAuthContext, token: string, audience?: string): OAuthAuthorization | undefined {
-  if (ctx.values.oauthJwtAccessTokenCheckRevocation) return undefined;
+  // Nothing is refused here: the token may not have been checked yet (lib/resource.ts rememberedBearer).
+  if (ctx.values.oauthJwtAccessTokenCheckRevocation || token.length > ctx.values.oauthJwtAccessTokenMaxLength) return undefined;
   const check = verificationOf(ctx, token, audience);
   const claims = check.verified.get(token, check.context, ctx.now().getTime() / 1000, check.leeway);
   return claims === undefined ? undefined : authorizationFor(claims, token);

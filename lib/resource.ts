@@ -70,6 +70,8 @@ export interface BearerCheck {
   required: string[];
   resource: string | undefined;
   formats: readonly AccessTokenFormat[];
+  /** `fetchAccessToken` is the default: a remembered token may be looked up as the header carries it (`headerToken`). */
+  defaultFetch: boolean;
 }
 
 /** Checks the arguments of `requireOauthAuthorization` (or `protectedResource().require`) once, at start-up. */
@@ -81,7 +83,7 @@ export function bearerCheck(rt: Runtime, caller: string, scopes: readonly unknow
     throw new TypeError(`${caller}: resource must be an absolute URI without a fragment (RFC 8707 §2), got ${JSON.stringify(resource)}`);
   }
   // Formats that check their own tokens (jwt_access_tokens); none leaves the opaque path as it was.
-  return { required: [...new Set(scopes as string[])], resource, formats: rt.extensions<AccessTokenFormat>('accessTokenFormats') };
+  return { required: [...new Set(scopes as string[])], resource, formats: rt.extensions<AccessTokenFormat>('accessTokenFormats'), defaultFetch: !rt.overridden('fetchAccessToken') };
 }
 
 /** RFC 8707 §2: an absolute URI (RFC 3986 §4.3), no fragment, nothing a space-separated column cannot hold. */
@@ -151,13 +153,25 @@ function refuseBearer(ctx: ContextImpl, options: BearerOptions, e: unknown): voi
   }
 }
 
-/** `checkBearer` for a token its format remembers (`authorizeRemembered`), without a promise; undefined otherwise. */
-function rememberedBearer(ctx: ContextImpl, { required, resource, formats }: BearerCheck): OAuthAuthorization | undefined {
+/**
+ * `checkBearer` for a token its format remembers (`authorizeRemembered`), without a promise;
+ * undefined otherwise. With the default `fetchAccessToken` and the usual `Bearer <token>`, the
+ * token is looked up as the header carries it, before its b64token check: a format remembers
+ * only tokens that passed that check (and one identical to them byte for byte), so a token it
+ * finds has passed it. A token it does not find takes the full path, and the check, as always.
+ */
+function rememberedBearer(ctx: ContextImpl, { required, resource, formats, defaultFetch }: BearerCheck): OAuthAuthorization | undefined {
   if (formats.length === 0) return undefined;
-  const token = (ctx.methods as unknown as ResourceMethods).fetchAccessToken();
+  const token = defaultFetch ? headerToken(ctx.req) : (ctx.methods as unknown as ResourceMethods).fetchAccessToken();
   if (token === undefined) return undefined;
   const auth = formatOf(formats, token)?.authorizeRemembered?.(ctx, token, resource);
   return auth === undefined ? undefined : checkScopes(ctx.values as unknown as ResourceValues, auth, required);
+}
+
+/** What follows `Bearer ` (the scheme as RFC 6750 §2.1 spells it, one space) in the Authorization header, unchecked; undefined for any other form. */
+function headerToken(req: Request): string | undefined {
+  const header = req.headers.authorization;
+  return header !== undefined && header.startsWith('Bearer ') ? header.slice(7) : undefined;
 }
 
 /** The contributed format that recognises `token`, if any. */

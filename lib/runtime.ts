@@ -50,6 +50,8 @@ export class Runtime {
   private readonly appValues: Readonly<Record<string, unknown>>;
   private readonly valueFns: [string, (ctx: OAuthContext) => unknown, ValueType][] = [];
   private readonly methodsProto: Record<string, Fn> = {};
+  /** The auth methods an option overrides. */
+  private readonly overriddenMethods = new Set<string>();
   private readonly superProto: Record<string, Fn> = {};
 
   constructor(all: Readonly<Record<string, AnyFeature>>, options: RuntimeOptions) {
@@ -124,6 +126,7 @@ export class Runtime {
         if (override !== undefined && typeof override !== 'function') throw new OAuthConfigurationError(`oauth(): option '${name}' overrides an auth method and must be a function.`);
         const dflt = def.impl as Fn;
         const impl = (override as Fn | undefined) ?? dflt;
+        if (override !== undefined) this.overriddenMethods.add(name);
         this.methodsProto[name] = function method(this: { [CTX]: OAuthContext }, ...args: unknown[]) {
           return impl(this[CTX], ...args);
         };
@@ -185,6 +188,11 @@ export class Runtime {
     const o = Object.create(useDefaults ? this.superProto : this.methodsProto);
     o[CTX] = ctx;
     return o;
+  }
+
+  /** Whether an option overrides the auth method `name` (else its feature's default runs). */
+  overridden(name: string): boolean {
+    return this.overriddenMethods.has(name);
   }
 
   /** What the enabled features contribute to an extension point, in dependency order. */

@@ -85,6 +85,36 @@ describe('jwt_access_tokens › verified-token cache (oauthJwtAccessTokenCacheSi
     expect(res.body).toEqual({ error: 'insufficient_scope', error_description: 'Insufficient scope' });
   });
 
+  it('answers a remembered token in any form RFC 6750 allows, and refuses every malformed form of it as before (400 invalid_request)', async () => {
+    const t = await jwtApp();
+    const client = await t.createClient();
+    const token = await clientCredentials(t, client);
+    const first = await bearer(t, token);
+    expect(first.status).toBe(200);
+    lookups = jest.spyOn(ServerKeys.prototype, 'find');
+    for (const header of [`Bearer ${token}`, `bearer ${token}`, `BEARER  ${token}`, `Bearer ${token}  `]) {
+      const res = await t.agent.get('/api/me').set('Authorization', header);
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual(first.body);
+    }
+    expect(lookups).not.toHaveBeenCalled(); // all four from the cache
+    for (const header of [`Bearer ${token} x`, `Bearer ${token}!`, `Bearer ${token}\u00e9`, `Bearer ${token}==x`, `Bearer ${token.replace('.', '$')}`, `Bearer ${token}${'A'.repeat(9000)} junk`]) {
+      const res = await t.agent.get('/api/me').set('Authorization', header);
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({ error: 'invalid_request', error_description: 'Malformed Authorization header' });
+    }
+  });
+
+  it('with fetchAccessToken overridden, reads every token through it: a remembered token elsewhere in the request is not enough', async () => {
+    const t = await jwtApp({ fetchAccessToken: (ctx: { req: { headers: Record<string, string | undefined> } }) => ctx.req.headers['x-access-token'] });
+    const client = await t.createClient();
+    const token = await clientCredentials(t, client);
+    expect((await t.agent.get('/api/me').set('X-Access-Token', token)).status).toBe(200);
+    const res = await t.agent.get('/api/me').set('Authorization', `Bearer ${token}`);
+    expect(res.status).toBe(401);
+    expect(res.body).toEqual({ error: 'invalid_token', error_description: 'An access token is required' });
+  });
+
   it('gives each request its own req.oauth: a route that changes it changes nothing for the next request', async () => {
     const t = await jwtApp({}, {
       setup: (app, auth) => {
