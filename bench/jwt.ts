@@ -8,9 +8,10 @@
  *                    oauthJwtAccessTokenCheckRevocation off: no query;
  *                    the same token each time, so the verified-token
  *                    cache answers after the first request)
- *   protected-route  the same route registered before the OAuth router,   vs  the same bare GET
- *                    so its requests do not pass the router (a host that
- *                    mounts it under a prefix, or after its API routes)
+ *   protected-route  the same route registered before the OAuth router    vs  the same bare GET
+ *                    (in an app of its own), so its requests do not pass
+ *                    the router (a host that mounts it under a prefix, or
+ *                    after its API routes)
  *   protected-       the same with oauthJwtAccessTokenCacheSize 0:        vs  the same bare GET
  *     uncached       an ES256 signature check on every request
  *   token-jwt        POST /token client_credentials issuing a JWT         vs  a bare POST parsing the same form
@@ -53,6 +54,8 @@ interface AsSetup {
   label: string;
   issuer: string;
   bare: string;
+  /** The app whose protected route comes before the OAuth router (`protected-route`). */
+  routeFirst: string;
   /** A client whose tokens are JWTs (the server's default format). */
   jwtClient: Credentials;
   /** A client whose tokens are opaque (`accessTokenFormat: 'opaque'`). */
@@ -99,11 +102,15 @@ async function serveAuthorizationServer(): Promise<void> {
   };
   const jwtClient = await client('jwt');
   const opaqueClient = await client('opaque');
-  // The same protected route registered before the OAuth router: requests to it never pass the
-  // router (as in a host that mounts it under a prefix, or after its API routes).
-  ours.get('/api/me-first', auth.requireOauthAuthorization('profile'), (req: Request, res: Response) => {
+  // The same protected route registered before the OAuth router, in an app of its own (so that
+  // the app of `protected` holds only what it measures): its requests never pass the router, as
+  // in a host that mounts the router under a prefix, or after its API routes.
+  const routeFirst = express();
+  routeFirst.get('/api/me', auth.requireOauthAuthorization('profile'), (req: Request, res: Response) => {
     res.json(req.oauth);
   });
+  routeFirst.use(auth);
+  const { server: routeFirstServer, origin: routeFirstOrigin } = await listen(routeFirst);
   ours.use(auth);
   ours.get('/api/me', auth.requireOauthAuthorization('profile'), (req: Request, res: Response) => {
     res.json(req.oauth);
@@ -118,10 +125,10 @@ async function serveAuthorizationServer(): Promise<void> {
   bareTokenRoute(bare, randomToken);
   const { server: bareServer, origin: bareOrigin } = await bareApiMe(issuer, jwt, bare);
 
-  const setup: AsSetup = { label: database.label, issuer, bare: bareOrigin, jwtClient, opaqueClient, jwt };
+  const setup: AsSetup = { label: database.label, issuer, bare: bareOrigin, routeFirst: routeFirstOrigin, jwtClient, opaqueClient, jwt };
   process.send!(setup);
   answerCpu();
-  closeOnDisconnect([bareServer, ourServer], database);
+  closeOnDisconnect([bareServer, ourServer, routeFirstServer], database);
 }
 
 async function serveResourceServer(issuer: string, jwt: string): Promise<void> {
@@ -175,7 +182,7 @@ async function main(): Promise<void> {
     if (ONLY.has(name)) results.push(await comparePairs(name, server, SETTINGS, bare, ours));
   };
   await measure('protected', as, () => apiGet(setup.bare), () => apiGet(setup.issuer, setup.jwt));
-  await measure('protected-route', as, () => apiGet(setup.bare), () => apiGet(setup.issuer, setup.jwt, '/api/me-first'));
+  await measure('protected-route', as, () => apiGet(setup.bare), () => apiGet(setup.routeFirst, setup.jwt));
   await measure('protected-uncached', as, () => apiGet(setup.bare), () => apiGet(setup.issuer, setup.jwt, '/api/me-uncached'));
   await measure('token-jwt', as, () => tokenPost(setup.bare, setup.jwtClient), () => tokenPost(setup.issuer, setup.jwtClient));
   await measure('token-jwt/opaque', as, () => tokenPost(setup.issuer, setup.opaqueClient), () => tokenPost(setup.issuer, setup.jwtClient));
