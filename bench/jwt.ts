@@ -22,6 +22,9 @@
  *                    CPU as the authorization server), JWTs checked
  *                    against the server's /jwks
  *
+ * Every GET, bare or ours, carries the same `Authorization: Bearer <the JWT>` header: the two sides
+ * of a pair get identical requests and give identical responses, and differ only in the check.
+ *
  * The authorization server: `enable: ['client_credentials_grant', 'jwt_access_tokens']`, one ES256
  * key, default options otherwise (client secrets bcrypt cost 10, verified-secret cache on), on a
  * SQLite file (WAL) or, with BENCH_DATABASE_URL, a fresh PostgreSQL schema. Only `protected` has a
@@ -181,12 +184,12 @@ async function main(): Promise<void> {
   const measure = async (name: string, server: typeof as, bare: () => autocannon.Options, ours: () => autocannon.Options) => {
     if (ONLY.has(name)) results.push(await comparePairs(name, server, SETTINGS, bare, ours));
   };
-  await measure('protected', as, () => apiGet(setup.bare), () => apiGet(setup.issuer, setup.jwt));
-  await measure('protected-route', as, () => apiGet(setup.bare), () => apiGet(setup.routeFirst, setup.jwt));
-  await measure('protected-uncached', as, () => apiGet(setup.bare), () => apiGet(setup.issuer, setup.jwt, '/api/me-uncached'));
+  await measure('protected', as, () => apiGet(setup.bare, setup.jwt), () => apiGet(setup.issuer, setup.jwt));
+  await measure('protected-route', as, () => apiGet(setup.bare, setup.jwt), () => apiGet(setup.routeFirst, setup.jwt));
+  await measure('protected-uncached', as, () => apiGet(setup.bare, setup.jwt), () => apiGet(setup.issuer, setup.jwt, '/api/me-uncached'));
   await measure('token-jwt', as, () => tokenPost(setup.bare, setup.jwtClient), () => tokenPost(setup.issuer, setup.jwtClient));
   await measure('token-jwt/opaque', as, () => tokenPost(setup.issuer, setup.opaqueClient), () => tokenPost(setup.issuer, setup.jwtClient));
-  await measure('resource-server', rs, () => apiGet(rsSetup.bare), () => apiGet(rsSetup.rs, setup.jwt));
+  await measure('resource-server', rs, () => apiGet(rsSetup.bare, setup.jwt), () => apiGet(rsSetup.rs, setup.jwt));
   rs.disconnect();
   as.disconnect();
 

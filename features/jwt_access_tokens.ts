@@ -66,7 +66,7 @@ const values = {
   oauthJwtAccessTokenMaxLength: value(8192, 'Longest JWT access token, in characters, that is minted or checked; a longer bearer token is invalid_token unread.'),
   oauthJwtAccessTokenCacheSize: value(
     10000,
-    'How many verified JWT access tokens `requireOauthAuthorization` remembers (by their SHA-256, until `exp`), so a token presented again skips the signature check; `exp`, `nbf` and `iat` are still checked on every request. 0: verify every time.',
+    'How many verified JWT access tokens `requireOauthAuthorization` remembers (by the SHA-256 of their signature, until `exp`), so a token presented again byte for byte skips the signature check; `exp`, `nbf` and `iat` are still checked on every request. 0: verify every time.',
   ),
   // (c) policy
   oauthAccessTokenFormat: value<AccessTokenFormatName>('jwt', "Format of access tokens for applications whose `accessTokenFormat` is not set: 'jwt' (RFC 9068) or 'opaque' (random, checked by a query)."),
