@@ -164,7 +164,14 @@ function rememberedBearer(ctx: ContextImpl, { required, resource, formats, defau
   if (formats.length === 0) return undefined;
   const token = defaultFetch ? headerToken(ctx.req) : (ctx.methods as unknown as ResourceMethods).fetchAccessToken();
   if (token === undefined) return undefined;
-  const auth = formatOf(formats, token)?.authorizeRemembered?.(ctx, token, resource);
+  let auth: OAuthAuthorization | undefined;
+  try {
+    auth = formatOf(formats, token)?.authorizeRemembered?.(ctx, token, resource);
+  } catch (e) {
+    // A value read for an unchecked token threw: the full path checks the header first (400 for a
+    // malformed one), then meets the same failure, so the answer is the one it always was.
+    if (!defaultFetch) throw e;
+  }
   return auth === undefined ? undefined : checkScopes(ctx.values as unknown as ResourceValues, auth, required);
 }
 

@@ -67,7 +67,7 @@ export class VerifiedTokenCache<T> {
     // §4.1.5 and §4.1.6: not yet valid. The token may become valid later, so it stays.
     if ((nbf !== undefined && nbf > now + leeway) || iat > now + leeway) return undefined;
     if (entry.context !== context) return undefined;
-    if (this.writes - entry.moved > this.max >> 2) {
+    if (this.writes - entry.moved > Math.floor(this.max / 4)) {
       entry.moved = ++this.writes;
       lruTouch(this.entries, key, entry);
     }

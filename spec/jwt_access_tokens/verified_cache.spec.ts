@@ -105,6 +105,23 @@ describe('jwt_access_tokens › verified-token cache (oauthJwtAccessTokenCacheSi
     }
   });
 
+  it('answers a malformed header 400 even when a value read for the remembered-token lookup fails on that request', async () => {
+    const t = await jwtApp({
+      oauthJwtAccessTokenLeeway: (ctx: { req: { headers: Record<string, string | undefined> } }) => {
+        if (ctx.req.headers['x-fail'] !== undefined) throw new Error('leeway unavailable');
+        return 10;
+      },
+    });
+    const client = await t.createClient();
+    const token = await clientCredentials(t, client);
+    expect((await bearer(t, token)).status).toBe(200);
+    const malformed = await t.agent.get('/api/me').set('Authorization', `Bearer ${token}!`).set('X-Fail', '1');
+    expect(malformed.status).toBe(400);
+    expect(malformed.body).toEqual({ error: 'invalid_request', error_description: 'Malformed Authorization header' });
+    // A well-formed one meets the failure on the full path, as it always did: a server error, not an answer.
+    expect((await t.agent.get('/api/me').set('Authorization', `Bearer ${token}`).set('X-Fail', '1')).status).toBe(500);
+  });
+
   it('with fetchAccessToken overridden, reads every token through it: a remembered token elsewhere in the request is not enough', async () => {
     const t = await jwtApp({ fetchAccessToken: (ctx: { req: { headers: Record<string, string | undefined> } }) => ctx.req.headers['x-access-token'] });
     const client = await t.createClient();
