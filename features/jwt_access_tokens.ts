@@ -160,9 +160,9 @@ function isCompactJws(token: string): boolean {
   return second !== -1 && token.indexOf('.', second + 1) === -1;
 }
 
-/** The algorithms of the published keys, computed once per key set: nothing else is accepted (no `none`, no HS256). */
 const algorithmsOf = new WeakMap<ServerKeys, string[]>();
 
+/** The algorithms of the published keys, computed once per key set: nothing else is accepted (no `none`, no HS256). */
 function algorithmsOfKeys(keys: ServerKeys): string[] {
   let algorithms = algorithmsOf.get(keys);
   if (!algorithms) algorithmsOf.set(keys, (algorithms = [...new Set(keys.published.map((k) => k.alg))]));
@@ -212,8 +212,7 @@ async function authorizeJwtAccessToken(ctx: OAuthContext, token: string, audienc
  * no microtask: on a route every request of a client takes this path after its first.
  */
 function rememberedJwtAccessToken(ctx: OAuthContext, token: string, audience?: string): OAuthAuthorization | undefined {
-  // Nothing is refused here: the token may not have been checked yet (lib/resource.ts rememberedBearer).
-  if (ctx.values.oauthJwtAccessTokenCheckRevocation || token.length > ctx.values.oauthJwtAccessTokenMaxLength) return undefined;
+  if (ctx.values.oauthJwtAccessTokenCheckRevocation) return undefined;
   const check = verificationOf(ctx, token, audience);
   const claims = check.verified.get(token, check.context, ctx.now().getTime() / 1000, check.leeway);
   return claims === undefined ? undefined : authorizationFor(claims, token);

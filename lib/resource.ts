@@ -167,10 +167,10 @@ function rememberedBearer(ctx: ContextImpl, { required, resource, formats, defau
   let auth: OAuthAuthorization | undefined;
   try {
     auth = formatOf(formats, token)?.authorizeRemembered?.(ctx, token, resource);
-  } catch (e) {
-    // A value read for an unchecked token threw: the full path checks the header first (400 for a
-    // malformed one), then meets the same failure, so the answer is the one it always was.
-    if (!defaultFetch) throw e;
+  } catch {
+    // Not remembered: the full path checks the header first (400 for a malformed one), then meets
+    // whatever failed here again, so every refusal is the one the full path gives.
+    return undefined;
   }
   return auth === undefined ? undefined : checkScopes(ctx.values as unknown as ResourceValues, auth, required);
 }

@@ -63,10 +63,11 @@ export interface AccessTokenFormat {
   authorize(ctx: OAuthContext, token: string, audience?: string): Promise<OAuthAuthorization>;
   /**
    * Optional synchronous answer for a token this format has already checked (a cache): what
-   * `authorize` would say, or undefined to let `authorize` decide. It refuses no token: `token` may
-   * be the header's text before the b64token check of `fetchAccessToken`, which `authorize`
-   * always gets after it, so only a token identical to one `authorize` accepted may be answered.
-   * Lets a protected route skip the promise machinery on its hottest path.
+   * `authorize` would say, or undefined to let `authorize` decide. `token` may be the header's
+   * text before the b64token check of `fetchAccessToken` (which `authorize` always gets after
+   * it), so only a token identical to one `authorize` accepted may be answered; what this throws
+   * counts as not remembered, and `authorize` gives the answer. Lets a protected route skip the
+   * promise machinery on its hottest path.
    */
   authorizeRemembered?(ctx: OAuthContext, token: string, audience?: string): OAuthAuthorization | undefined;
 }
