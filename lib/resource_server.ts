@@ -71,10 +71,10 @@ export interface ResourceServerOptions {
   /** Most introspection answers kept (least recently used dropped). Default 10000. */
   introspectionCacheSize?: number;
   /**
-   * Most verified JWT access tokens remembered (by the SHA-256 of their signature, until `exp`; least recently
-   * used dropped), so a token presented again skips the signature check while the key set it was
-   * verified with is current; `exp`, `nbf` and `iat` are checked on every request. 0: verify
-   * every time. Default 10000.
+   * Most verified JWT access tokens remembered (by the SHA-256 of their signature, until `exp`;
+   * least recently used dropped), so a token presented again skips the signature check while the
+   * key set it was verified with is current; `exp`, `nbf` and `iat` are checked on every request.
+   * 0: verify every time. Default 10000.
    */
   verifiedTokenCacheSize?: number;
   /**

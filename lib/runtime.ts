@@ -50,9 +50,9 @@ export class Runtime {
   private readonly appValues: Readonly<Record<string, unknown>>;
   private readonly valueFns: [string, (ctx: OAuthContext) => unknown, ValueType][] = [];
   private readonly methodsProto: Record<string, Fn> = {};
+  private readonly superProto: Record<string, Fn> = {};
   /** The auth methods an option overrides. */
   private readonly overriddenMethods = new Set<string>();
-  private readonly superProto: Record<string, Fn> = {};
 
   constructor(all: Readonly<Record<string, AnyFeature>>, options: RuntimeOptions) {
     if (typeof options !== 'object' || options === null) throw new OAuthConfigurationError('oauth(): options must be an object.');

@@ -22,6 +22,9 @@
  * moves its entry to the newest end only when a quarter of the bound has been written since it
  * was last moved, so the common hit (a client's token, presented again and again) does no write,
  * and an entry in use is never among the oldest three quarters.
+ *
+ * A hit gives each request its own `req.oauth` (`authorizationFor`), whose `expiresAt` carries
+ * the JSON written when the token was verified (`ExpiryDate`).
  */
 import { sha256 } from './crypto';
 import { lruSet, lruTouch } from './lru';
