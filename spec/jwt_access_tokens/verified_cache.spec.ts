@@ -95,12 +95,14 @@ describe('jwt_access_tokens › verified-token cache (oauthJwtAccessTokenCacheSi
     for (const header of [`Bearer ${token}`, `bearer ${token}`, `BEARER  ${token}`, `Bearer ${token}  `]) {
       const res = await t.agent.get('/api/me').set('Authorization', header);
       expect(res.status).toBe(200);
+      expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
       expect(res.body).toEqual(first.body);
     }
     expect(lookups).not.toHaveBeenCalled(); // all four from the cache
     for (const header of [`Bearer ${token} x`, `Bearer ${token}!`, `Bearer ${token}\u00e9`, `Bearer ${token}==x`, `Bearer ${token.replace('.', '$')}`, `Bearer ${token}${'A'.repeat(9000)} junk`]) {
       const res = await t.agent.get('/api/me').set('Authorization', header);
       expect(res.status).toBe(400);
+      expect(res.headers['www-authenticate']).toBe('Bearer realm="oauth", error="invalid_request", error_description="Malformed Authorization header"');
       expect(res.body).toEqual({ error: 'invalid_request', error_description: 'Malformed Authorization header' });
     }
   });
@@ -117,9 +119,12 @@ describe('jwt_access_tokens › verified-token cache (oauthJwtAccessTokenCacheSi
     expect((await bearer(t, token)).status).toBe(200);
     const malformed = await t.agent.get('/api/me').set('Authorization', `Bearer ${token}!`).set('X-Fail', '1');
     expect(malformed.status).toBe(400);
+    expect(malformed.headers['www-authenticate']).toBe('Bearer realm="oauth", error="invalid_request", error_description="Malformed Authorization header"');
     expect(malformed.body).toEqual({ error: 'invalid_request', error_description: 'Malformed Authorization header' });
     // A well-formed one meets the failure on the full path, as it always did: a server error, not an answer.
-    expect((await t.agent.get('/api/me').set('Authorization', `Bearer ${token}`).set('X-Fail', '1')).status).toBe(500);
+    const failed = await t.agent.get('/api/me').set('Authorization', `Bearer ${token}`).set('X-Fail', '1');
+    expect(failed.status).toBe(500);
+    expect(failed.body).toEqual({ error: 'server_error', error_description: 'An unexpected error occurred' });
   });
 
   it('with fetchAccessToken overridden, reads every token through it: a remembered token elsewhere in the request is not enough', async () => {
@@ -129,6 +134,7 @@ describe('jwt_access_tokens › verified-token cache (oauthJwtAccessTokenCacheSi
     expect((await t.agent.get('/api/me').set('X-Access-Token', token)).status).toBe(200);
     const res = await t.agent.get('/api/me').set('Authorization', `Bearer ${token}`);
     expect(res.status).toBe(401);
+    expect(res.headers['www-authenticate']).toBe('Bearer realm="oauth"');
     expect(res.body).toEqual({ error: 'invalid_token', error_description: 'An access token is required' });
   });
 
