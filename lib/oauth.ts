@@ -3,7 +3,7 @@
  * Express Router carrying their routes, plus `migrate`, `createApplication` and
  * `requireOauthAuthorization`.
  */
-import { type IRouterMatcher, type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
+import express, { type IRouterMatcher, type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { Knex } from 'knex';
 import { ContextImpl, type OAuthContext } from './context';
 import type { Closure, CommonHookOptions, OptionsFor, RouteDef } from './feature';
@@ -11,7 +11,6 @@ import { FEATURES, type FeatureId, type Features } from './features';
 import { OAuthError, toOAuthError } from './errors';
 import { renderJsonError } from './http/error_handler';
 import { corsHeaders, isPreflight, preflightHeaders, type CorsPolicy } from './http/cors';
-import { ownPathsRouter } from './http/own_paths_router';
 import { parseBody, parseQuery } from './http/params';
 import { requestOrigin, varyOnDerivedIssuer } from './http/origin';
 import type { OAuthLogger } from './log';
@@ -203,6 +202,7 @@ export interface WellKnownOptions {
  */
 export function oauth<const E extends readonly FeatureId[] = readonly []>(options: OAuthOptions<E>): OAuthRouter {
   const rt = new Runtime(FEATURES, options as unknown as RuntimeOptions);
+  const router = express.Router() as OAuthRouter;
   const routes = new Map<string, (req: Request, res: Response) => Promise<void>>();
   /** Path (as `pathKey` spells it) → the methods it serves, for `Allow` (RFC 9110 §10.2.1). */
   const allowed = new Map<string, string[]>();
@@ -240,30 +240,20 @@ export function oauth<const E extends readonly FeatureId[] = readonly []>(option
     allowed.set(pathKey(route.path), methods);
     if (route.def.cors) corsPolicies.set(pathKey(route.path), route.def.cors);
   }
-  /** The path key of the route(s) serving `req`'s path, `undefined` for a path no route names. */
-  const servedPath = (req: Request): string | undefined => {
-    const path = pathKey(req.path);
-    if (allowed.has(path)) return path;
+  // One layer and one Map lookup instead of a layer per route: a router mounted at the root is
+  // passed by every request of the host, which should not pay a path match per OAuth route.
+  router.use(function oauthDispatch(req: Request, res: Response, next: NextFunction) {
+    let path = pathKey(req.path);
     // A path no route names may be one of a route with a parameter segment: `/register/abc` → `/register/:`.
-    if (!paramRoutes) return undefined;
-    const param = `${path.slice(0, path.lastIndexOf('/'))}/:`;
-    return allowed.has(param) ? param : undefined;
-  };
-  // One layer and one Map lookup instead of a layer per route, and the host's other requests do
-  // not even enter the router: a router mounted at the root is passed by every request of the host.
-  const router = ownPathsRouter(
-    (req) => servedPath(req) !== undefined,
-    function oauthDispatch(req: Request, res: Response, next: NextFunction) {
-      const path = servedPath(req);
-      if (path === undefined) return next();
-      const handler = routes.get(`${req.method === 'HEAD' ? 'GET' : req.method} ${path}`);
-      if (handler) return void handler(req, res).catch(next);
-      const methods = allowed.get(path)!;
-      const ctx = new ContextImpl(rt, req, res);
-      const cors = corsPolicies.get(path);
-      answer(rt, ctx, undefined, cors, async () => answerOtherMethod(ctx, methods, cors)).catch(next);
-    },
-  ) as OAuthRouter;
+    if (paramRoutes && !allowed.has(path)) path = `${path.slice(0, path.lastIndexOf('/'))}/:`;
+    const handler = routes.get(`${req.method === 'HEAD' ? 'GET' : req.method} ${path}`);
+    if (handler) return void handler(req, res).catch(next);
+    const methods = allowed.get(path);
+    if (!methods) return next();
+    const ctx = new ContextImpl(rt, req, res);
+    const cors = corsPolicies.get(path);
+    answer(rt, ctx, undefined, cors, async () => answerOtherMethod(ctx, methods, cors)).catch(next);
+  });
 
   Object.defineProperty(router, 'features', { value: Object.freeze(rt.features.map((f) => f.id)), enumerable: true });
   router.migrate = ((opts: MigrateOptions = {}) =>
@@ -319,9 +309,9 @@ function wellKnownMountPath(rt: Runtime, opts: WellKnownOptions): string {
  */
 function wellKnownRouter(rt: Runtime, metadata: (req: Request, res: Response) => Promise<void>, mountPath: string): Router {
   const target = pathKey(`${WELL_KNOWN_METADATA}${mountPath}`);
-  const serves = (req: Request): boolean => pathKey(req.path) === target;
-  return ownPathsRouter(serves, function oauthWellKnown(req: Request, res: Response, next: NextFunction) {
-    if (!serves(req)) return next();
+  const wellKnown = express.Router();
+  wellKnown.use(function oauthWellKnown(req: Request, res: Response, next: NextFunction) {
+    if (pathKey(req.path) !== target) return next();
     if (req.method === 'GET' || req.method === 'HEAD') {
       const baseUrl = req.baseUrl;
       req.baseUrl = mountPath;
@@ -334,6 +324,7 @@ function wellKnownRouter(rt: Runtime, metadata: (req: Request, res: Response) =>
     const ctx = new ContextImpl(rt, req, res);
     answer(rt, ctx, undefined, 'document', async () => answerOtherMethod(ctx, ['GET', 'HEAD'], 'document')).catch(next);
   });
+  return wellKnown;
 }
 
 /** Express's default matching: case-insensitive, one trailing slash allowed. */

@@ -13,12 +13,11 @@
  * tokens whose audience includes the resource (lib/resource.ts states the rule) and sets
  * `req.oauth`, and `req.auth` in the shape the MCP SDK's handlers read (`AuthInfo`).
  */
-import { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import { ContextImpl } from './context';
 import { OAuthError, toOAuthError } from './errors';
 import { corsHeaders, isPreflight, preflightHeaders } from './http/cors';
 import { renderJsonError } from './http/error_handler';
-import { ownPathsRouter } from './http/own_paths_router';
 import { requestOrigin, varyOnDerivedIssuer } from './http/origin';
 import { report } from './report';
 import { authorizeBearer, bearerCheck, isResourceUri, type OAuthAuthorization } from './resource';
@@ -105,9 +104,9 @@ export function protectedResource(rt: Runtime, options: ProtectedResourceOptions
 
   // §3.1, §3.3: the well-known URI of this resource only; the root form is another resource's.
   const served = pathKey(`${WELL_KNOWN_RESOURCE}${path}`);
-  const serves = (req: Request): boolean => pathKey(req.path) === served;
-  const router = ownPathsRouter(serves, function protectedResourceMetadata(req: Request, res: Response, next: NextFunction) {
-    if (!serves(req)) return next();
+  const router = express.Router() as ProtectedResource;
+  router.use(function protectedResourceMetadata(req: Request, res: Response, next: NextFunction) {
+    if (pathKey(req.path) !== served) return next();
     const ctx = new ContextImpl(rt, req, res);
     try {
       // A public document: browser-based MCP clients read it cross-origin (oauthCorsDocumentOrigins).
@@ -143,7 +142,7 @@ export function protectedResource(rt: Runtime, options: ProtectedResourceOptions
       report(rt, ctx, err);
       renderJsonError(res, err, ctx.values.oauthRealm);
     }
-  }) as ProtectedResource;
+  });
 
   Object.defineProperty(router, 'resource', { value: resource, enumerable: true });
   Object.defineProperty(router, 'metadataUrl', { value: metadataUrl, enumerable: true });
