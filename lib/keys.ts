@@ -41,9 +41,9 @@ const ALGORITHMS: Readonly<Record<string, { types: readonly string[]; curves?: r
   RS256: { types: ['rsa'] },
   RS384: { types: ['rsa'] },
   RS512: { types: ['rsa'] },
-  PS256: { types: ['rsa', 'rsa-pss'] },
-  PS384: { types: ['rsa', 'rsa-pss'] },
-  PS512: { types: ['rsa', 'rsa-pss'] },
+  PS256: { types: ['rsa'] },
+  PS384: { types: ['rsa'] },
+  PS512: { types: ['rsa'] },
   EdDSA: { types: ['ed25519', 'ed448'] },
 };
 
@@ -184,7 +184,9 @@ function checkKeyType(key: KeyObject, alg: string, spec: { types: readonly strin
   const type = key.asymmetricKeyType ?? 'unknown';
   const curve = key.asymmetricKeyDetails?.namedCurve;
   if (!spec.types.includes(type) || (spec.curves && !spec.curves.includes(curve ?? ''))) {
-    throw fail(`${alg} needs ${describeSpec(spec)}, but the key is ${describeKey(type, curve)}.`);
+    // An id-RSASSA-PSS key has no JWK form (RFC 7518 §6.3 knows RSA keys only), so it cannot be published.
+    const hint = type === 'rsa-pss' ? ' A key restricted to RSA-PSS cannot be published as a JWK; give the same key as a plain RSA key, which PS256, PS384 and PS512 sign with.' : '';
+    throw fail(`${alg} needs ${describeSpec(spec)}, but the key is ${describeKey(type, curve)}.${hint}`);
   }
   const bits = key.asymmetricKeyDetails?.modulusLength;
   if (bits !== undefined && bits < MIN_RSA_BITS) throw fail(`the RSA key has ${bits} bits; ${alg} needs at least ${MIN_RSA_BITS}.`);

@@ -48,6 +48,16 @@ describe('jwks › start-up checks', () => {
     ['ES256 with a P-384 key', () => ({ oauthJwtKeys: [{ key: p384.privateJwk, alg: 'ES256' }] }), 'oauth(): oauthJwtKeys[0]: ES256 needs an EC key on P-256, but the key is EC on P-384.'],
     ['RS256 with an EC key', () => ({ oauthJwtKeys: [{ key: es256.privatePem, alg: 'RS256' }] }), 'oauth(): oauthJwtKeys[0]: RS256 needs an RSA key, but the key is EC on P-256.'],
     ['EdDSA with an RSA key', () => ({ oauthJwtKeys: [{ key: rsa.privateJwk, alg: 'EdDSA' }] }), 'oauth(): oauthJwtKeys[0]: EdDSA needs an Ed25519 or Ed448 key, but the key is RSA.'],
+    [
+      'PS256 with an RSA-PSS (id-RSASSA-PSS) key, which has no JWK form',
+      () => ({ oauthJwtKeys: [{ key: generateKeyPairSync('rsa-pss', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }), alg: 'PS256' }] }),
+      'oauth(): oauthJwtKeys[0]: PS256 needs an RSA key, but the key is RSA-PSS. A key restricted to RSA-PSS cannot be published as a JWK; give the same key as a plain RSA key, which PS256, PS384 and PS512 sign with.',
+    ],
+    [
+      'a retired RSA-PSS public key',
+      () => ({ oauthJwtKeys: [{ key: es256.privateJwk, alg: 'ES256' }], oauthJwtPublicKeysToPublish: [{ key: generateKeyPairSync('rsa-pss', { modulusLength: 2048 }).publicKey.export({ format: 'pem', type: 'spki' }), alg: 'PS384' }] }),
+      'oauth(): oauthJwtPublicKeysToPublish[0]: PS384 needs an RSA key, but the key is RSA-PSS.',
+    ],
     ['PS256 with an Ed25519 key', () => ({ oauthJwtKeys: [{ key: ed.privateJwk, alg: 'PS256' }] }), 'oauth(): oauthJwtKeys[0]: PS256 needs an RSA key, but the key is Ed25519.'],
     [
       'a retired key of another type than its algorithm',
