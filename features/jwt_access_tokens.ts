@@ -30,7 +30,7 @@ import { serverKeys, type ServerKeys } from '../lib/keys';
 import { OAuthConfigurationError } from '../lib/options';
 import { ownAudience, type OAuthAuthorization } from '../lib/resource';
 import type { AccessTokenFormat, AccessTokenRequest } from '../lib/tokens';
-import { authorizationFor, ExpiryDate, VerifiedTokenCache, type RememberedAuthorization, type TokenTimes } from '../lib/verified_tokens';
+import { authorizationFor, ExpiryDate, isCanonicalCompactJws, VerifiedTokenCache, type RememberedAuthorization, type TokenTimes } from '../lib/verified_tokens';
 import { subjectFor } from '../lib/subject';
 import jwks from './jwks';
 
@@ -246,6 +246,7 @@ async function verifyJwtAccessToken(
   const now = ctx.now();
   const leeway = v.oauthJwtAccessTokenLeeway;
   const configured = ctx.runtime.issuerConfigured;
+  if (!isCanonicalCompactJws(token)) throw invalid('malformed_token');
   let payload: JWTPayload;
   try {
     ({ payload } = await jwtVerify(

@@ -23,7 +23,7 @@ import { defaultLogger, errorMeta, RepeatLimiter, repeatKey, type OAuthLogger } 
 import { didYouMean, OAuthConfigurationError } from './options';
 import type { OAuthAuthorization } from './resource';
 import { isScopeToken } from './scopes';
-import { authorizationFor, ExpiryDate, VerifiedTokenCache, type RememberedAuthorization } from './verified_tokens';
+import { authorizationFor, ExpiryDate, isCanonicalCompactJws, VerifiedTokenCache, type RememberedAuthorization } from './verified_tokens';
 
 export interface ResourceServerOptions {
   /**
@@ -500,6 +500,7 @@ class RemoteIssuer {
     let keys = (await this.getKeys(jwksUri))!;
     const remembered = this.verified.get(token, this.keySetId(keys), this.now() / 1000, this.s.leewaySeconds);
     if (remembered) return authorizationFor(remembered, token);
+    if (!isCanonicalCompactJws(token)) throw invalid('malformed_token');
     let payload: JWTPayload;
     try {
       payload = await this.verifyWith(token, keys);

@@ -110,6 +110,24 @@ describe('jwt_access_tokens › bad input: 401 invalid_token, never a 500, never
     await refused(await craft({ client_id: undefined }), 'malformed_token');
   });
 
+  it('refuses the issued token spelled another way (RFC 7515 §2: unpadded base64url, unused bits zero), which introspection does not know either', async () => {
+    const token = await clientCredentials(t, client);
+    const [h, p, sig] = token.split('.') as [string, string, string];
+    // ES256: 64 bytes, 86 characters, whose last one carries 4 unused bits.
+    const last = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const dirty = `${sig.slice(0, -1)}${last[last.indexOf(sig.slice(-1)) ^ 1]}`;
+    const others = [`${token}=`, `${token}==`, `${h}.${p}.${sig.slice(0, 5)}~${sig.slice(5)}`, `${h}.${p}.${dirty}`];
+    for (const other of others) await refused(other, 'malformed_token');
+    queries?.restore();
+    for (const other of others) {
+      const introspected = await t.agent.post(t.path('/introspect')).type('form').auth(client.clientId, client.clientSecret).send({ token: other });
+      expect(introspected.status).toBe(200);
+      expect(introspected.body).toEqual({ active: false });
+    }
+    // The token as issued still works.
+    expect((await bearer(t, token)).status).toBe(200);
+  });
+
   it('refuses an oversized token unread', async () => {
     const big = await craft({ pad: 'x'.repeat(9000) });
     expect(big.length).toBeGreaterThan(8192);

@@ -107,6 +107,11 @@ describe('resourceServer › JWT access tokens (RFC 9068 §4)', () => {
       ['unknown kid', 'unknown_signing_key', () => mint({ ...key, kid: 'nope' }, claims(as, clock))],
       ['oversized', 'malformed_token', async () => mint(key, claims(as, clock, { pad: 'x'.repeat(9000) }))],
       ['malformed (three parts of garbage)', 'malformed_token', async () => 'abc.def.ghi'],
+      ['a valid token padded (RFC 7515 §2: unpadded base64url)', 'malformed_token', async () => `${await mint(key, claims(as, clock))}=`],
+      ['a valid token with a "~" inside its signature', 'malformed_token', async () => {
+        const [h, p, s] = (await mint(key, claims(as, clock))).split('.') as [string, string, string];
+        return `${h}.${p}.${s.slice(0, 5)}~${s.slice(5)}`;
+      }],
       ['a payload that is not JSON (the signature is checked first)', 'token_signature_invalid', async () => `${b64({ alg: 'ES256', typ: 'at+jwt', kid: 'current' })}.${Buffer.from('not json').toString('base64url')}.abc`],
       ['opaque, without introspection credentials', 'unknown_token', async () => 'an-opaque-token'],
     ];
