@@ -10,6 +10,7 @@ import { OAuthError } from '../lib/errors';
 import { authenticateClient, clientSecretBasic, clientSecretPost, none, supportedAuthMethods } from '../lib/client_auth';
 import { guardedSecretMatch } from '../lib/client_auth/secret_guard';
 import { bcryptHash, randomToken, sha256 } from '../lib/crypto';
+import { bearerCredentials, MALFORMED_BEARER } from '../lib/http/bearer_credentials';
 import { requireParam } from '../lib/http/params';
 import { deleteApplication, getApplication, listApplications, revokeGrants, rotateClientSecret, updateApplication } from '../lib/client_management';
 import { setNoCache } from '../lib/http/no_cache';
@@ -211,14 +212,8 @@ function inGrace(ctx: OAuthContext, app: Application): boolean {
 
 /** RFC 6750 §2.1: `Authorization: Bearer <b64token>`; the scheme is case-insensitive. */
 function fetchAccessToken(ctx: OAuthContext): string | undefined {
-  const header = ctx.req.headers.authorization;
-  if (header === undefined) return undefined;
-  const m = BEARER_CREDENTIALS.exec(header);
-  if (m) return m[1];
+  const token = bearerCredentials(ctx.req.headers.authorization);
   // The Bearer scheme with no token, or one that is not a b64token: malformed (RFC 6750 §3.1).
-  if (/^bearer(\s|$)/i.test(header)) throw new OAuthError('invalid_request', ctx.values.oauthInvalidAuthorizationHeaderMessage, { reason: 'malformed_parameter' });
-  return undefined;
+  if (token === MALFORMED_BEARER) throw new OAuthError('invalid_request', ctx.values.oauthInvalidAuthorizationHeaderMessage, { reason: 'malformed_parameter' });
+  return token;
 }
-
-/** RFC 6750 §2.1: `credentials = "Bearer" 1*SP b64token`, read in one pass (the scheme case-insensitive, trailing spaces allowed). */
-const BEARER_CREDENTIALS = /^bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;

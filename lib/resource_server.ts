@@ -16,6 +16,7 @@ import { errors, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import { sha256 } from './crypto';
 import { lruSet, lruTouch } from './lru';
 import { OAuthError, type OAuthErrorReason } from './errors';
+import { bearerCredentials, MALFORMED_BEARER } from './http/bearer_credentials';
 import { renderBearerError } from './http/error_handler';
 import { checkFetchUrl, isLoopbackHost, safeFetch, SafeFetchError } from './http/safe_fetch';
 import { cacheLifetime, JwksCache, type JwksSettings, type KeySet } from './jwks';
@@ -722,15 +723,8 @@ const ALGORITHMS_BY_KEY: Record<string, string[]> = {
 
 /** RFC 6750 §2.1: the token of `Authorization: Bearer <token>`; undefined without Bearer credentials. */
 function bearerToken(header: string | undefined): string | undefined {
-  if (header === undefined) return undefined;
-  const m = /^bearer +(\S*) *$/i.exec(header);
-  if (!m) {
-    if (/^bearer(\s|$)/i.test(header)) throw new OAuthError('invalid_request', MALFORMED_HEADER, { reason: 'malformed_parameter' });
-    return undefined;
-  }
-  const token = m[1]!;
-  // RFC 6750 §2.1 b64token.
-  if (!/^[A-Za-z0-9\-._~+/]+=*$/.test(token)) throw new OAuthError('invalid_request', MALFORMED_HEADER, { reason: 'malformed_parameter' });
+  const token = bearerCredentials(header);
+  if (token === MALFORMED_BEARER) throw new OAuthError('invalid_request', MALFORMED_HEADER, { reason: 'malformed_parameter' });
   return token;
 }
 
