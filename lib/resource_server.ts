@@ -45,7 +45,7 @@ export interface ResourceServerOptions {
   introspection?: { clientId: string; clientSecret: string };
   /**
    * Milliseconds the authorization server has to answer one fetch (metadata, keys or
-   * introspection), body included, and the longest a request waits on it in all. Default 3000.
+   * introspection), body included, and the longest a request waits on it in all. Default 3000; at most 2^31 - 1.
    */
   timeoutMs?: number;
   /** Largest metadata, JWK Set or introspection response accepted, in bytes. Default 65536. */
@@ -144,6 +144,7 @@ const OPTION_NAMES = ['issuer', 'audience', 'introspection', ...Object.keys(DEFA
 const INVALID_TOKEN = 'Invalid access token';
 const MISSING_TOKEN = 'An access token is required';
 const MALFORMED_HEADER = 'Malformed Authorization header';
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const INSUFFICIENT_SCOPE = 'Insufficient scope';
 const UNAVAILABLE = 'The authorization server is unavailable, try again later';
 
@@ -238,6 +239,8 @@ function checkOptions(options: ResourceServerOptions): Settings {
     }
     numbers[name] = v;
   }
+  // Node's timers take at most 2^31 - 1 ms; a longer delay fires after 1 ms, which would make every request a 503.
+  if (numbers.timeoutMs > MAX_TIMER_MS) throw fail(`option 'timeoutMs' must be at most ${MAX_TIMER_MS} (the longest delay a Node timer takes); got ${numbers.timeoutMs}.`);
   if (numbers.minCacheSeconds > numbers.maxCacheSeconds) throw fail("option 'minCacheSeconds' must not exceed 'maxCacheSeconds'.");
 
   if (options.allowPrivateAddresses !== undefined && typeof options.allowPrivateAddresses !== 'boolean') throw fail("option 'allowPrivateAddresses' must be a boolean.");

@@ -27,6 +27,7 @@ describe('resourceServer › options, checked at construction', () => {
     [{ issuer: valid.issuer }, "option 'audience' must be a non-empty string"],
     [{ ...valid, introspection: { clientId: 'c' } }, "option 'introspection' must be { clientId, clientSecret }"],
     [{ ...valid, timeoutMs: 0 }, "option 'timeoutMs' must be a number, more than 0"],
+    [{ ...valid, timeoutMs: 3_000_000_000 }, "option 'timeoutMs' must be at most 2147483647 (the longest delay a Node timer takes); got 3000000000."],
     [{ ...valid, leewaySeconds: -1 }, "option 'leewaySeconds' must be a number, 0 or more"],
     [{ ...valid, introspectionCacheSeconds: '60' }, "option 'introspectionCacheSeconds' must be a number"],
     [{ ...valid, minCacheSeconds: 100, maxCacheSeconds: 10 }, "option 'minCacheSeconds' must not exceed 'maxCacheSeconds'"],
