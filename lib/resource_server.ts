@@ -145,6 +145,8 @@ const INVALID_TOKEN = 'Invalid access token';
 const MISSING_TOKEN = 'An access token is required';
 const MALFORMED_HEADER = 'Malformed Authorization header';
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Introspection answers that can be about the token presented (a malformed or oversized request), not about the endpoint. */
+const TOKEN_DEPENDENT_STATUSES: ReadonlySet<number> = new Set([400, 413, 414, 422]);
 const INSUFFICIENT_SCOPE = 'Insufficient scope';
 const UNAVAILABLE = 'The authorization server is unavailable, try again later';
 
@@ -602,8 +604,10 @@ class RemoteIssuer {
           return value;
         },
         (e: unknown) => {
-          // Down or slow: the next requests get 503 at once for the backoff window.
-          if (e instanceof SafeFetchError && (e.code === 'timeout' || e.code === 'unreachable')) {
+          // Down, slow, refusing our credentials or answering something unusable: the next
+          // requests get 503 at once for the backoff window. Not after an answer that may be about
+          // this token only (400, 413, 414, 422): one client's odd token must not stop the others'.
+          if (!(e instanceof SafeFetchError && e.code === 'http_status' && TOKEN_DEPENDENT_STATUSES.has(e.status!))) {
             this.introspectionDownUntil = this.now() + this.s.failureBackoffSeconds * 1000;
           }
           throw unavailable('authorization_server_unavailable', e);

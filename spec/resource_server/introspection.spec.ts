@@ -1,3 +1,4 @@
+import type { Response } from 'express';
 import { AUDIENCE, Clock, claims, expectInvalidToken, expectUnavailable, FakeAuthorizationServer, INTROSPECTION, keyPair, memoryLogger, mint, protectedApi } from './support';
 
 let as: FakeAuthorizationServer;
@@ -8,6 +9,11 @@ beforeEach(async () => {
   clock = new Clock();
 });
 afterEach(() => as.close());
+
+let defaultHandler: FakeAuthorizationServer['introspection']['handler'];
+beforeEach(() => {
+  defaultHandler = as.introspection.handler;
+});
 
 function api(options: Record<string, unknown> = {}) {
   return protectedApi({ issuer: as.issuer, audience: AUDIENCE, introspection: INTROSPECTION, now: clock.now, logger: memoryLogger(), ...options });
@@ -169,5 +175,37 @@ describe('resourceServer › opaque tokens by introspection (RFC 7662)', () => {
   it('answers 503 for an answer that is not RFC 7662 JSON', async () => {
     as.introspection.handler = (_req, res) => res.json({ status: 'ok' });
     expectUnavailable(await api().get('opaque-1'));
+  });
+
+  const endpointFailures: [string, (res: Response) => void][] = [
+    ['refused credentials (401)', (res) => void res.status(401).json({ error: 'invalid_client' })],
+    ['a server error (500)', (res) => void res.status(500).end()],
+    ['an answer that is not JSON', (res) => void res.type('json').send('{nope')],
+    ['JSON without a boolean active', (res) => void res.json({ status: 'ok' })],
+  ];
+  it.each(endpointFailures)('remembers %s for failureBackoffSeconds: other tokens get 503 at once, then the endpoint is asked again', async (_name, answer) => {
+    as.introspection.handler = (_req, res) => answer(res);
+    as.tokens.set('opaque-1', active());
+    const { get } = api({ failureBackoffSeconds: 5 });
+    for (let i = 0; i < 4; i++) expectUnavailable(await get(`opaque-${i}`));
+    expect(as.introspection.hits).toBe(1);
+    // After the window, with the endpoint healthy again: asked again, and the token works.
+    clock.advance(6);
+    as.introspection.handler = defaultHandler;
+    const res = await get('opaque-1');
+    expect(res.status).toBe(200);
+    expect(res.body.clientId).toBe('client-1');
+    expect(as.introspection.hits).toBe(2);
+  });
+
+  it('does not stop other tokens after an answer about one token only (400): each is asked for', async () => {
+    as.tokens.set('opaque-1', active());
+    as.introspection.handler = (req, res) => (req.body.token === 'odd' ? void res.status(400).json({ error: 'invalid_request' }) : defaultHandler(req, res));
+    const { get } = api({ failureBackoffSeconds: 5 });
+    expectUnavailable(await get('odd'));
+    const res = await get('opaque-1');
+    expect(res.status).toBe(200);
+    expect(res.body.clientId).toBe('client-1');
+    expect(as.introspection.hits).toBe(2);
   });
 });
