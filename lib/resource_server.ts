@@ -88,8 +88,9 @@ export interface ResourceServerOptions {
    * (RFC 1918, unique-local, link-local…). Default true: the issuer is configured by you and its
    * metadata is trusted with your tokens' keys anyway, and an authorization server on an internal
    * network is a normal deployment. Set false when the issuer comes from someone else (a tenant's
-   * configuration, say) to keep every fetch on public addresses. Loopback addresses are allowed
-   * only for a loopback `http://` issuer.
+   * configuration, say) to keep every fetch on public addresses. Loopback addresses count as
+   * private: allowed by default (an issuer on the same machine), and with false only for a
+   * loopback `http://` issuer (development).
    */
   allowPrivateAddresses?: boolean;
   /** The realm of `WWW-Authenticate` challenges. Default `'oauth'`. */

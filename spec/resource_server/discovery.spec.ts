@@ -121,4 +121,41 @@ describe('resourceServer › addresses', () => {
     expect(error).toBeInstanceOf(Error);
     expect(error!.message).not.toContain('not allowed');
   }, 20_000);
+
+  /** A TCP listener on 127.0.0.1 that counts connections and drops them (no TLS: enough to see one). */
+  async function loopbackListener(): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
+    const { createServer } = await import('node:net');
+    let connections = 0;
+    const server = createServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as import('node:net').AddressInfo;
+    return { port, connections: () => connections, close: () => new Promise<void>((r) => server.close(() => r())) };
+  }
+
+  it('counts loopback as private: an https issuer on 127.0.0.1 is refused before connecting with allowPrivateAddresses: false', async () => {
+    const listener = await loopbackListener();
+    try {
+      const rs = resourceServer({ issuer: `https://127.0.0.1:${listener.port}`, audience: AUDIENCE, allowPrivateAddresses: false, timeoutMs: 1000, logger: memoryLogger() });
+      await expect(rs.ready()).rejects.toThrow('resolves to 127.0.0.1, an address that is not allowed');
+      expect(listener.connections()).toBe(0);
+    } finally {
+      await listener.close();
+    }
+  });
+
+  it('counts loopback as private: by default an https issuer on 127.0.0.1 is tried (the same machine)', async () => {
+    const listener = await loopbackListener();
+    try {
+      const rs = resourceServer({ issuer: `https://127.0.0.1:${listener.port}`, audience: AUDIENCE, timeoutMs: 1000, logger: memoryLogger() });
+      const error = await rs.ready().then(() => undefined, (e: unknown) => e as Error);
+      expect(error).toBeInstanceOf(Error);
+      expect(error!.message).not.toContain('not allowed');
+      expect(listener.connections()).toBe(1);
+    } finally {
+      await listener.close();
+    }
+  });
 });
