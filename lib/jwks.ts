@@ -6,7 +6,7 @@
  * unknown `kid` triggers, and failures remembered with a growing backoff. Verification uses
  * jose's `createLocalJWKSet` over the fetched set.
  */
-import { createLocalJWKSet, type JSONWebKeySet } from 'jose';
+import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyOptions, type KeyLike } from 'jose';
 import { checkFetchUrl, safeFetch, SafeFetchError, type Resolver, type SafeFetchErrorCode } from './http/safe_fetch';
 
 /** The limits of one fetch, from the feature's values. */
@@ -56,6 +56,29 @@ export class JwksError extends Error {
 export interface KeySet {
   jwks: JSONWebKeySet;
   getKey: ReturnType<typeof createLocalJWKSet>;
+}
+
+/**
+ * `jwtVerify` against a key set. A JWT without `kid` that several keys of the set could verify
+ * (two keys of one type during a rotation's overlap: RFC 7515 does not require `kid`) is tried
+ * against each in turn, which jose's `createLocalJWKSet` leaves to its caller; there are at most
+ * `maxKeys` of them.
+ */
+export async function verifyWithKeySet(token: string, set: KeySet, options: JWTVerifyOptions): Promise<JWTPayload> {
+  try {
+    return (await jwtVerify(token, set.getKey, options)).payload;
+  } catch (e) {
+    if (!(e instanceof joseErrors.JWKSMultipleMatchingKeys)) throw e;
+    for await (const key of e as AsyncIterable<KeyLike>) {
+      try {
+        return (await jwtVerify(token, key, options)).payload;
+      } catch (inner) {
+        if (inner instanceof joseErrors.JWSSignatureVerificationFailed) continue;
+        throw inner;
+      }
+    }
+    throw new joseErrors.JWSSignatureVerificationFailed();
+  }
 }
 
 /** A key set from JSON text or an object: `{ keys: [...] }`, at most `maxKeys` object members. */

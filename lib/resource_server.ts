@@ -12,14 +12,14 @@
  * request at most `timeoutMs`, then `503 temporarily_unavailable` with `Retry-After`.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { errors, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
+import { decodeProtectedHeader, errors, type JSONWebKeySet, type JWTPayload } from 'jose';
 import { sha256 } from './crypto';
 import { lruSet, lruTouch } from './lru';
 import { OAuthError, type OAuthErrorReason } from './errors';
 import { bearerCredentials, MALFORMED_BEARER } from './http/bearer_credentials';
 import { renderBearerError } from './http/error_handler';
 import { checkFetchUrl, isLoopbackHost, safeFetch, SafeFetchError } from './http/safe_fetch';
-import { cacheLifetime, JwksCache, type JwksSettings, type KeySet } from './jwks';
+import { cacheLifetime, JwksCache, verifyWithKeySet, type JwksSettings, type KeySet } from './jwks';
 import { defaultLogger, errorMeta, RepeatLimiter, repeatKey, type OAuthLogger } from './log';
 import { didYouMean, OAuthConfigurationError } from './options';
 import type { OAuthAuthorization } from './resource';
@@ -501,7 +501,8 @@ class RemoteIssuer {
   /**
    * jose's `jwtVerify` with a key of the issuer's set, the algorithms pinned to its keys'
    * (never `none` or HMAC), `typ` at+jwt, `iss`, `aud` and `exp` / `nbf` with the leeway. A
-   * `kid` the set lacks refetches it once, at most every `keysRefetchIntervalSeconds`.
+   * `kid` the set lacks, or an asymmetric algorithm none of its keys has (the issuer may have
+   * rotated to a key of another type), refetches it once, at most every `keysRefetchIntervalSeconds`.
    */
   private async verifyJwt(token: string, jwksUri: string): Promise<RemoteOAuthAuthorization> {
     let keys = (await this.getKeys(jwksUri))!;
@@ -512,7 +513,7 @@ class RemoteIssuer {
     try {
       payload = await this.verifyWith(token, keys);
     } catch (e) {
-      if (!(e instanceof errors.JWKSNoMatchingKey)) throw invalid(reasonOf(e), e);
+      if (!(e instanceof errors.JWKSNoMatchingKey || signedWithUnlistedAlgorithm(e, token))) throw invalid(reasonOf(e), e);
       const fresh = await this.getKeys(jwksUri, true);
       if (!fresh) throw invalid('unknown_signing_key', e);
       keys = fresh;
@@ -554,7 +555,7 @@ class RemoteIssuer {
   private verifyWith(token: string, keys: KeySet): Promise<JWTPayload> {
     const algorithms = this.algorithmsOf(keys.jwks);
     if (algorithms.length === 0) return Promise.reject(new errors.JOSEAlgNotAllowed('the JWK Set has no signature key'));
-    return jwtVerify(token, keys.getKey, {
+    return verifyWithKeySet(token, keys, {
       algorithms,
       typ: AT_JWT,
       issuer: this.s.issuer,
@@ -563,7 +564,7 @@ class RemoteIssuer {
       currentDate: new Date(this.now()),
       // RFC 9068 §2.2: required claims (`aud` and `iss` are required by the options above).
       requiredClaims: ['exp', 'iat', 'jti', 'sub', 'client_id'],
-    }).then((r) => r.payload);
+    });
   }
 
   /** The asymmetric algorithms the set's signature keys can verify: a key's `alg`, else its type's family. */
@@ -718,6 +719,17 @@ class RemoteIssuer {
 
 /** Asymmetric JWS algorithms (RFC 7518, RFC 8037): the only ones a JWT access token may use here. */
 const ASYMMETRIC = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']);
+
+/** A refusal for an asymmetric algorithm the cached set has no key for: a refetch may bring one. */
+function signedWithUnlistedAlgorithm(e: unknown, token: string): boolean {
+  if (!(e instanceof errors.JOSEAlgNotAllowed)) return false;
+  try {
+    const { alg } = decodeProtectedHeader(token);
+    return typeof alg === 'string' && ASYMMETRIC.has(alg);
+  } catch {
+    return false;
+  }
+}
 
 /** The algorithms a key without `alg` can verify, by `kty:crv`. */
 const ALGORITHMS_BY_KEY: Record<string, string[]> = {

@@ -5,12 +5,12 @@
  * `invalid_client` (client authentication) or `invalid_grant` (grant), never a 500; the
  * library's error stays as the cause, for the logs.
  */
-import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyOptions, type KeyLike, type ProtectedHeaderParameters } from 'jose';
+import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyOptions, type ProtectedHeaderParameters } from 'jose';
 import type { OAuthContext } from '../context';
 import { OAuthError, type OAuthErrorReason } from '../errors';
 import type { ClientAuthMethodDef } from '../feature';
 import { sha256 } from '../crypto';
-import { JwksError, jwksCacheFor, type JwksSettings, type KeySet } from '../jwks';
+import { JwksError, jwksCacheFor, verifyWithKeySet, type JwksSettings, type KeySet } from '../jwks';
 import type { Application } from '../store';
 import { invalidClient, loadClient } from './common';
 
@@ -192,37 +192,19 @@ async function purgeExpiredJtis(ctx: OAuthContext, now: Date): Promise<void> {
 
 async function verifyWithKeys(ctx: OAuthContext, assertion: string, keys: AssertionKeys, options: JWTVerifyOptions): Promise<JWTPayload> {
   if (keys.kind === 'secret') return (await jwtVerify(assertion, keys.secret, options)).payload;
-  if (keys.kind === 'jwks') return verifyWithSet(assertion, keys.keySet, options);
+  if (keys.kind === 'jwks') return verifyWithKeySet(assertion, keys.keySet, options);
   // A kid the cached set lacks: the client may have rotated; refetch once (rate-limited).
   const cache = jwksCacheFor(ctx.runtime);
   const settings = jwksSettings(ctx);
   const now = ctx.now().getTime();
   const entry = await cache.get(keys.uri, now, settings);
   try {
-    return await verifyWithSet(assertion, entry, options);
+    return await verifyWithKeySet(assertion, entry, options);
   } catch (e) {
     if (!(e instanceof joseErrors.JWKSNoMatchingKey)) throw e;
     const fresh = await cache.refetchForUnknownKey(keys.uri, now, settings);
     if (!fresh) throw e;
-    return verifyWithSet(assertion, fresh, options);
-  }
-}
-
-/** jose's local key set; several candidate keys (no `kid`) are tried in turn. */
-async function verifyWithSet(assertion: string, set: KeySet, options: JWTVerifyOptions): Promise<JWTPayload> {
-  try {
-    return (await jwtVerify(assertion, set.getKey, options)).payload;
-  } catch (e) {
-    if (!(e instanceof joseErrors.JWKSMultipleMatchingKeys)) throw e;
-    for await (const key of e as AsyncIterable<KeyLike>) {
-      try {
-        return (await jwtVerify(assertion, key, options)).payload;
-      } catch (inner) {
-        if (inner instanceof joseErrors.JWSSignatureVerificationFailed) continue;
-        throw inner;
-      }
-    }
-    throw new joseErrors.JWSSignatureVerificationFailed();
+    return verifyWithKeySet(assertion, fresh, options);
   }
 }
 
