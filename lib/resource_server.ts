@@ -9,7 +9,8 @@
  * metadata and the keys are cached by their HTTP cache headers (`lib/jwks.ts`), the keys
  * refetched on an unknown `kid` at a limited rate; introspection answers are cached by a hash
  * of the token for at most their remaining lifetime. An issuer that is down or slow costs a
- * request at most `timeoutMs`, then `503 temporarily_unavailable` with `Retry-After`.
+ * request at most `timeoutMs`, then `503 temporarily_unavailable` with `Retry-After`; metadata
+ * fetched before goes on serving while it is refreshed, and while refreshing it fails.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { decodeProtectedHeader, errors, type JSONWebKeySet, type JWTPayload } from 'jose';
@@ -388,6 +389,18 @@ class RemoteIssuer {
       if ('error' in cached) return Promise.reject(unavailable('authorization_server_unavailable', cached.error, Math.ceil((cached.until - now) / 1000)));
       return Promise.resolve(cached.value);
     }
+    const refresh = this.refreshMetadata();
+    // Stale-while-revalidate (RFC 5861 §3): with a good copy, the request goes on with it while
+    // the refresh runs, so an issuer that hangs costs no request its deadline.
+    if (cached && 'value' in cached) {
+      refresh.catch(() => undefined);
+      return Promise.resolve(cached.value);
+    }
+    return refresh;
+  }
+
+  /** One fetch of the metadata at a time; its outcome (or, on failure, the last good copy) is cached. */
+  private refreshMetadata(): Promise<Metadata> {
     if (!this.metadataInflight) {
       this.metadataInflight = this.fetchMetadata().then(
         ({ value, lifetime }) => {

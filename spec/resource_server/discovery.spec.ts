@@ -15,6 +15,13 @@ async function start(path = '') {
   clock = new Clock();
 }
 
+/** Resolves once `condition` holds (work the previous request started behind it), within 5 s. */
+async function settled(condition: () => boolean): Promise<void> {
+  for (const start = Date.now(); !condition(); await new Promise((r) => setTimeout(r, 10))) {
+    if (Date.now() - start > 5000) throw new Error('the condition did not hold within 5 s');
+  }
+}
+
 function api(options: Record<string, unknown> = {}) {
   return protectedApi({ issuer: as.issuer, audience: AUDIENCE, now: clock.now, logger: memoryLogger(), ...options });
 }
@@ -103,9 +110,40 @@ describe('resourceServer › metadata discovery (RFC 8414)', () => {
     as.metadata.handler = (_req, res) => res.status(502).end();
     clock.advance(61);
     expect((await get(await mint(key, claims(as, clock)))).status).toBe(200);
+    // The refresh runs behind the request (stale-while-revalidate); its failure is logged.
+    await settled(() => logger.lines.join('\n').includes('the previous copy is used'));
     expect(as.metadata.hits).toBe(2);
-    expect(logger.lines.join('\n')).toContain('the previous copy is used');
+    // For the backoff window the previous copy serves without another fetch.
+    expect((await get(await mint(key, claims(as, clock)))).status).toBe(200);
+    expect(as.metadata.hits).toBe(2);
   });
+
+  it('answers with the last good metadata at once while a refresh hangs (stale-while-revalidate), then uses the refreshed copy', async () => {
+    await start();
+    as.metadata.handler = (_req, res) => res.set('cache-control', 'max-age=60').json(as.metadataDocument());
+    const logger = memoryLogger();
+    const { get } = api({ logger, minCacheSeconds: 0, timeoutMs: 300, failureBackoffSeconds: 5 });
+    expect((await get(await mint(key, claims(as, clock)))).status).toBe(200);
+    as.hang(as.metadata);
+    clock.advance(61);
+    // Stale now: each request is answered with the previous copy, never the 503 of its deadline.
+    for (let i = 0; i < 3; i++) {
+      const res = await get(await mint(key, claims(as, clock)));
+      expect(res.status).toBe(200);
+      expect(res.body.clientId).toBe('client-1');
+    }
+    // The one hung refresh times out; the previous copy then serves for the backoff window.
+    await settled(() => logger.lines.join('\n').includes('the previous copy is used'));
+    expect(as.metadata.hits).toBe(2);
+    // The issuer answers again: the next stale request refreshes behind, and the one after uses the new copy.
+    as.metadata.handler = (_req, res) => res.set('cache-control', 'max-age=60').json(as.metadataDocument());
+    clock.advance(6);
+    expect((await get(await mint(key, claims(as, clock)))).status).toBe(200);
+    await settled(() => as.metadata.hits === 3);
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await get(await mint(key, claims(as, clock)))).status).toBe(200);
+    expect(as.metadata.hits).toBe(3);
+  }, 20_000);
 });
 
 describe('resourceServer › addresses', () => {
