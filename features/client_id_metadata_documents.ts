@@ -22,6 +22,7 @@ import {
   type MetadataDocumentSettings,
 } from '../lib/client_id_metadata_document';
 import { isRateLimit, SourceRateLimit, type RateLimit } from '../lib/http/rate_limit';
+import { fetchTimeoutProblem } from '../lib/http/safe_fetch';
 import { OAuthConfigurationError } from '../lib/options';
 import type { Application, Grant, NewApplication } from '../lib/store';
 import authorizationCodeGrant, { type AuthorizationRequestExtension, type CodeExchangeExtension } from './authorization_code_grant';
@@ -93,6 +94,10 @@ export default defineFeature({
     const limit = v.oauthClientIdMetadataDocumentRateLimit;
     if (limit !== null && typeof limit !== 'function' && !isRateLimit(limit)) {
       throw new OAuthConfigurationError("oauth(): option 'oauthClientIdMetadataDocumentRateLimit' must be null or { max, windowSeconds } with a positive integer max and a positive windowSeconds.");
+    }
+    const timeout = v.oauthClientIdMetadataDocumentFetchTimeout;
+    if (typeof timeout !== 'function' && fetchTimeoutProblem(timeout)) {
+      throw new OAuthConfigurationError(`oauth(): option 'oauthClientIdMetadataDocumentFetchTimeout' ${fetchTimeoutProblem(timeout)}; got ${JSON.stringify(timeout)}.`);
     }
     const concurrent = v.oauthClientIdMetadataDocumentMaxConcurrentFetches;
     if (typeof concurrent === 'number' && !(Number.isInteger(concurrent) && concurrent > 0)) {

@@ -17,6 +17,7 @@ import { defineFeature, grantType, method, value, type MethodsOf, type TokenResp
 import { OAuthError } from '../lib/errors';
 import { OAuthConfigurationError } from '../lib/options';
 import { requireParam } from '../lib/http/params';
+import { fetchTimeoutProblem } from '../lib/http/safe_fetch';
 import { grantableScopes } from '../lib/scopes';
 import { issueDirectGrant } from '../lib/tokens';
 import { supportedAuthMethods } from '../lib/client_auth';
@@ -295,6 +296,8 @@ function validate(vals: Record<string, unknown>, instance: ValidationContext): v
     const n = vals[name];
     if (typeof n === 'number' && !(n > 0)) throw new OAuthConfigurationError(`oauth(): option '${name}' must be a positive number.`);
   }
+  const timeout = vals.oauthJwksFetchTimeout;
+  if (typeof timeout === 'number' && fetchTimeoutProblem(timeout)) throw new OAuthConfigurationError(`oauth(): option 'oauthJwksFetchTimeout' ${fetchTimeoutProblem(timeout)}; got ${timeout}.`);
   for (const name of ['oauthJwtBearerLeeway', 'oauthJwksMinCacheExpiresIn']) {
     const n = vals[name];
     if (typeof n === 'number' && !(n >= 0)) throw new OAuthConfigurationError(`oauth(): option '${name}' must not be negative.`);

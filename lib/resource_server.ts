@@ -19,7 +19,7 @@ import { lruSet, lruTouch } from './lru';
 import { OAuthError, type OAuthErrorReason } from './errors';
 import { bearerCredentials, MALFORMED_BEARER } from './http/bearer_credentials';
 import { renderBearerError } from './http/error_handler';
-import { checkFetchUrl, isLoopbackHost, safeFetch, SafeFetchError } from './http/safe_fetch';
+import { checkFetchUrl, fetchTimeoutProblem, isLoopbackHost, MAX_FETCH_TIMEOUT_MS, safeFetch, SafeFetchError } from './http/safe_fetch';
 import { cacheLifetime, JwksCache, verifyWithKeySet, type JwksSettings, type KeySet } from './jwks';
 import { defaultLogger, errorMeta, RepeatLimiter, repeatKey, type OAuthLogger } from './log';
 import { didYouMean, OAuthConfigurationError } from './options';
@@ -146,7 +146,6 @@ const OPTION_NAMES = ['issuer', 'audience', 'introspection', ...Object.keys(DEFA
 const INVALID_TOKEN = 'Invalid access token';
 const MISSING_TOKEN = 'An access token is required';
 const MALFORMED_HEADER = 'Malformed Authorization header';
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Introspection answers that can be about the token presented (a malformed or oversized request), not about the endpoint. */
 const TOKEN_DEPENDENT_STATUSES: ReadonlySet<number> = new Set([400, 413, 414, 422]);
 const INSUFFICIENT_SCOPE = 'Insufficient scope';
@@ -243,8 +242,8 @@ function checkOptions(options: ResourceServerOptions): Settings {
     }
     numbers[name] = v;
   }
-  // Node's timers take at most 2^31 - 1 ms; a longer delay fires after 1 ms, which would make every request a 503.
-  if (numbers.timeoutMs > MAX_TIMER_MS) throw fail(`option 'timeoutMs' must be at most ${MAX_TIMER_MS} (the longest delay a Node timer takes); got ${numbers.timeoutMs}.`);
+  // The request's deadline is a timer too: a longer delay than Node's timers take would fire at once.
+  if (numbers.timeoutMs > MAX_FETCH_TIMEOUT_MS) throw fail(`option 'timeoutMs' ${fetchTimeoutProblem(numbers.timeoutMs)}; got ${numbers.timeoutMs}.`);
   if (numbers.minCacheSeconds > numbers.maxCacheSeconds) throw fail("option 'minCacheSeconds' must not exceed 'maxCacheSeconds'.");
 
   if (options.allowPrivateAddresses !== undefined && typeof options.allowPrivateAddresses !== 'boolean') throw fail("option 'allowPrivateAddresses' must be a boolean.");

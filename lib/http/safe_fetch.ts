@@ -46,6 +46,16 @@ export class SafeFetchError extends Error {
   }
 }
 
+/** The longest delay a Node timer takes (2^31 - 1 ms, about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_FETCH_TIMEOUT_MS = 2 ** 31 - 1;
+
+/** What is wrong with a fetch time limit given as an option, if anything: milliseconds, more than 0, at most `MAX_FETCH_TIMEOUT_MS`. */
+export function fetchTimeoutProblem(value: unknown): string | undefined {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) return 'must be a number of milliseconds, more than 0';
+  if (value > MAX_FETCH_TIMEOUT_MS) return `must be at most ${MAX_FETCH_TIMEOUT_MS} (the longest delay a Node timer takes)`;
+  return undefined;
+}
+
 /** Resolves a host name to all its addresses (`dns.lookup` with `all: true` by default). */
 export type Resolver = (hostname: string) => Promise<LookupAddress[]>;
 
@@ -206,7 +216,8 @@ export function safeFetch(input: string | URL, options: SafeFetchOptions): Promi
 
   return new Promise<SafeResponse>((resolve, reject) => {
     let settled = false;
-    const timer = setTimeout(() => fail(new SafeFetchError('timeout', `${label} did not answer within ${options.timeoutMs} ms`)), options.timeoutMs);
+    // A longer delay than a Node timer takes would fire after 1 ms: such a limit means "no sooner than that".
+    const timer = setTimeout(() => fail(new SafeFetchError('timeout', `${label} did not answer within ${options.timeoutMs} ms`)), Math.min(options.timeoutMs, MAX_FETCH_TIMEOUT_MS));
     const fail = (e: SafeFetchError) => {
       if (settled) return;
       settled = true;

@@ -92,6 +92,12 @@ describe('client_id_metadata_documents › fetch limits', () => {
   it('refuses a bad option value', async () => {
     await expect(setupWithClock({ oauthClientIdMetadataDocumentRateLimit: { max: 0, windowSeconds: 60 } })).rejects.toThrow(/oauthClientIdMetadataDocumentRateLimit/);
     await expect(setupWithClock({ oauthClientIdMetadataDocumentMaxConcurrentFetches: 0 })).rejects.toThrow(/oauthClientIdMetadataDocumentMaxConcurrentFetches/);
+    await expect(setupWithClock({ oauthClientIdMetadataDocumentFetchTimeout: 0 })).rejects.toThrow(
+      "oauth(): option 'oauthClientIdMetadataDocumentFetchTimeout' must be a number of milliseconds, more than 0; got 0.",
+    );
+    await expect(setupWithClock({ oauthClientIdMetadataDocumentFetchTimeout: 3_000_000_000 })).rejects.toThrow(
+      "oauth(): option 'oauthClientIdMetadataDocumentFetchTimeout' must be at most 2147483647 (the longest delay a Node timer takes); got 3000000000.",
+    );
   });
 });
 

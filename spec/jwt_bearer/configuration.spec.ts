@@ -94,6 +94,12 @@ describe('jwt_bearer › configuration', () => {
     expect(() => oauth({ db, issuer: ISSUER, enable: ['jwt_bearer'], [name]: n })).toThrow(`oauth(): option '${name}' must be a positive number.`);
   });
 
+  it('rejects an oauthJwksFetchTimeout longer than a Node timer takes at start-up', () => {
+    expect(() => oauth({ db, issuer: ISSUER, enable: ['jwt_bearer'], oauthJwksFetchTimeout: 3_000_000_000 })).toThrow(
+      "oauth(): option 'oauthJwksFetchTimeout' must be at most 2147483647 (the longest delay a Node timer takes); got 3000000000.",
+    );
+  });
+
   it('rejects a negative oauthJwtBearerLeeway at start-up', () => {
     expect(() => oauth({ db, issuer: ISSUER, enable: ['jwt_bearer'], oauthJwtBearerLeeway: -5 })).toThrow("oauth(): option 'oauthJwtBearerLeeway' must not be negative.");
   });

@@ -176,6 +176,15 @@ describe('safeFetch', () => {
     expect((await failure(safeFetch(`${origin}/jwks`, options))).code).toBe('timeout');
   });
 
+  it('takes a time limit longer than a Node timer (2^31 - 1 ms) as that longest limit, not as 1 ms', async () => {
+    const { origin } = await httpServer((_req, res) => {
+      setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys":[]}'), 50);
+    });
+    const res = await safeFetch(`${origin}/jwks`, { ...BOUNDS, timeoutMs: 3_000_000_000, allowLoopbackHttp: true });
+    expect(res.status).toBe(200);
+    expect(res.body).toBe('{"keys":[]}');
+  });
+
   it('reports a name that does not resolve, and a refused connection, as unreachable', async () => {
     const resolve = async (): Promise<never> => {
       throw Object.assign(new Error('getaddrinfo ENOTFOUND keys.invalid'), { code: 'ENOTFOUND' });
