@@ -24,6 +24,7 @@ import { CLIENT_METADATA_MAX_BYTES, clientMetadataJson, parseClientMetadata, typ
 import { newClientId } from '../lib/applications';
 import { supportedAuthMethods } from '../lib/client_auth';
 import { constantTimeEqual, randomToken } from '../lib/crypto';
+import { bearerCredentials } from '../lib/http/bearer_credentials';
 import { renderBearerError, renderJsonError } from '../lib/http/error_handler';
 import { setNoCache } from '../lib/http/no_cache';
 import { isRateLimit, SourceRateLimit, type RateLimit } from '../lib/http/rate_limit';
@@ -395,8 +396,8 @@ function enforceRateLimit(ctx: OAuthContext): void {
 function bearerToken(ctx: OAuthContext): string | null {
   const header = ctx.req.headers.authorization;
   if (header === undefined) return null;
-  const m = /^bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
-  return m ? m[1]! : '';
+  const token = bearerCredentials(header);
+  return typeof token === 'string' ? token : '';
 }
 
 const jsonBody = express.text({ type: () => true, limit: CLIENT_METADATA_MAX_BYTES, defaultCharset: 'utf-8' });

@@ -30,7 +30,8 @@ import { serverKeys, type ServerKeys } from '../lib/keys';
 import { OAuthConfigurationError } from '../lib/options';
 import { ownAudience, type OAuthAuthorization } from '../lib/resource';
 import type { AccessTokenFormat, AccessTokenRequest } from '../lib/tokens';
-import { authorizationFor, ExpiryDate, isCanonicalCompactJws, VerifiedTokenCache, type RememberedAuthorization, type TokenTimes } from '../lib/verified_tokens';
+import { isCanonicalCompactJws, isCompactJws } from '../lib/jws';
+import { authorizationFor, ExpiryDate, VerifiedTokenCache, type RememberedAuthorization, type TokenTimes } from '../lib/verified_tokens';
 import { subjectFor } from '../lib/subject';
 import jwks from './jwks';
 
@@ -150,14 +151,6 @@ function audience(ctx: OAuthContext, request: AccessTokenRequest): string | stri
   if (resources.length === 1) return resources[0]!;
   if (resources.length > 1) return [...resources];
   return ownAudience(ctx);
-}
-
-/** A JWS in compact serialization has exactly three dot-separated parts; an opaque token has none. */
-function isCompactJws(token: string): boolean {
-  const first = token.indexOf('.');
-  if (first === -1) return false;
-  const second = token.indexOf('.', first + 1);
-  return second !== -1 && token.indexOf('.', second + 1) === -1;
 }
 
 const algorithmsOf = new WeakMap<ServerKeys, string[]>();

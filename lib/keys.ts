@@ -185,7 +185,7 @@ function checkKeyType(key: KeyObject, alg: string, spec: { types: readonly strin
   const curve = key.asymmetricKeyDetails?.namedCurve;
   if (!spec.types.includes(type) || (spec.curves && !spec.curves.includes(curve ?? ''))) {
     // An id-RSASSA-PSS key has no JWK form (RFC 7518 §6.3 knows RSA keys only), so it cannot be published.
-    const hint = type === 'rsa-pss' ? ' A key restricted to RSA-PSS cannot be published as a JWK; give the same key as a plain RSA key, which PS256, PS384 and PS512 sign with.' : '';
+    const hint = type === 'rsa-pss' && spec.types.includes('rsa') ? ' A key restricted to RSA-PSS cannot be published as a JWK; give the same key as a plain RSA key, which PS256, PS384 and PS512 sign with.' : '';
     throw fail(`${alg} needs ${describeSpec(spec)}, but the key is ${describeKey(type, curve)}.${hint}`);
   }
   const bits = key.asymmetricKeyDetails?.modulusLength;

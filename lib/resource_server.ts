@@ -7,7 +7,7 @@
  *
  * Every fetch goes through the SSRF-safe fetcher (bounded time and size, no redirects); the
  * metadata and the keys are cached by their HTTP cache headers (`lib/jwks.ts`), the keys
- * refetched on an unknown `kid` at a limited rate; introspection answers are cached by a hash
+ * refetched on an unknown `kid` (or asymmetric `alg`) at a limited rate; introspection answers are cached by a hash
  * of the token for at most their remaining lifetime. An issuer that is down or slow costs a
  * request at most `timeoutMs`, then `503 temporarily_unavailable` with `Retry-After`; metadata
  * fetched before goes on serving while it is refreshed, and while refreshing it fails.
@@ -25,7 +25,8 @@ import { defaultLogger, errorMeta, RepeatLimiter, repeatKey, type OAuthLogger } 
 import { didYouMean, OAuthConfigurationError } from './options';
 import type { OAuthAuthorization } from './resource';
 import { isScopeToken } from './scopes';
-import { authorizationFor, ExpiryDate, isCanonicalCompactJws, VerifiedTokenCache, type RememberedAuthorization } from './verified_tokens';
+import { isCanonicalCompactJws, isCompactJws } from './jws';
+import { authorizationFor, ExpiryDate, VerifiedTokenCache, type RememberedAuthorization } from './verified_tokens';
 
 export interface ResourceServerOptions {
   /**
@@ -63,7 +64,7 @@ export interface ResourceServerOptions {
   minCacheSeconds?: number;
   /** Longest time, in seconds, the metadata and keys are cached, whatever their headers say. Default 86400. */
   maxCacheSeconds?: number;
-  /** Least seconds between two fetches of the keys caused by a token with an unknown `kid`. Default 60. */
+  /** Least seconds between two fetches of the keys caused by a token with an unknown `kid` or asymmetric `alg`. Default 60. */
   keysRefetchIntervalSeconds?: number;
   /**
    * Longest time, in seconds, an introspection answer is reused (never past the token's `exp`):
@@ -81,7 +82,8 @@ export interface ResourceServerOptions {
   verifiedTokenCacheSize?: number;
   /**
    * Seconds a failed fetch is remembered: requests meanwhile get 503 at once instead of
-   * waiting on a server that is down. Default 5.
+   * waiting on a server that is down. Not an introspection answer that may concern the one token
+   * asked about (HTTP 400, 413, 414, 422, or one over `maxResponseBytes`). Default 5.
    */
   failureBackoffSeconds?: number;
   /**
@@ -148,6 +150,11 @@ const MISSING_TOKEN = 'An access token is required';
 const MALFORMED_HEADER = 'Malformed Authorization header';
 /** Introspection answers that can be about the token presented (a malformed or oversized request), not about the endpoint. */
 const TOKEN_DEPENDENT_STATUSES: ReadonlySet<number> = new Set([400, 413, 414, 422]);
+
+/** An introspection failure that may concern the token presented only: a refusal of the request, or an answer too large. */
+function tokenDependent(e: unknown): boolean {
+  return e instanceof SafeFetchError && ((e.code === 'http_status' && TOKEN_DEPENDENT_STATUSES.has(e.status!)) || e.code === 'too_large');
+}
 const INSUFFICIENT_SCOPE = 'Insufficient scope';
 const UNAVAILABLE = 'The authorization server is unavailable, try again later';
 
@@ -390,12 +397,9 @@ class RemoteIssuer {
     }
     const refresh = this.refreshMetadata();
     // Stale-while-revalidate (RFC 5861 §3): with a good copy, the request goes on with it while
-    // the refresh runs, so an issuer that hangs costs no request its deadline.
-    if (cached && 'value' in cached) {
-      refresh.catch(() => undefined);
-      return Promise.resolve(cached.value);
-    }
-    return refresh;
+    // the refresh runs (which then resolves with that copy if it fails), so a metadata endpoint
+    // that hangs costs no request its deadline.
+    return cached && 'value' in cached ? Promise.resolve(cached.value) : refresh;
   }
 
   /** One fetch of the metadata at a time; its outcome (or, on failure, the last good copy) is cached. */
@@ -423,6 +427,8 @@ class RemoteIssuer {
       ).finally(() => {
         this.metadataInflight = undefined;
       });
+      // A refresh behind a stale copy has no caller waiting: its failure must not be an unhandled rejection.
+      this.metadataInflight.catch(() => undefined);
     }
     return this.metadataInflight;
   }
@@ -620,8 +626,9 @@ class RemoteIssuer {
         (e: unknown) => {
           // Down, slow, refusing our credentials or answering something unusable: the next
           // requests get 503 at once for the backoff window. Not after an answer that may be about
-          // this token only (400, 413, 414, 422): one client's odd token must not stop the others'.
-          if (!(e instanceof SafeFetchError && e.code === 'http_status' && TOKEN_DEPENDENT_STATUSES.has(e.status!))) {
+          // this token only (400, 413, 414, 422, or one over maxResponseBytes): one client's odd
+          // token must not stop the others'.
+          if (!tokenDependent(e)) {
             this.introspectionDownUntil = this.now() + this.s.failureBackoffSeconds * 1000;
           }
           throw unavailable('authorization_server_unavailable', e);
@@ -760,10 +767,6 @@ function bearerToken(header: string | undefined): string | undefined {
   return token;
 }
 
-/** A JWS in compact serialization has exactly three dot-separated parts. */
-function isCompactJws(token: string): boolean {
-  return token.split('.', 4).length === 3;
-}
 
 function splitScope(scope: unknown): string[] {
   return typeof scope === 'string' ? scope.split(' ').filter((s) => s !== '') : [];

@@ -29,27 +29,6 @@
 import { sha256 } from './crypto';
 import { lruSet, lruTouch } from './lru';
 
-/**
- * Whether `token` is a JWS in compact serialization spelled the one way RFC 7515 allows: three
- * base64url parts (§2: no padding, no other character), each part's unused trailing bits zero
- * (RFC 4648 §3.5). An empty part encodes nothing (the signature of `alg: none`, which the
- * signature check refuses). Decoders are lenient (Node's skips `=` and characters outside the alphabet),
- * so without this check `token + '='`, or a `~` inside the signature, would verify as the same
- * token while being another string: a second cache entry here, and a token that `/introspect`
- * and `/revoke` (which find tokens by hash) do not know. Checked before a signature check, so a
- * verified token, and therefore any token byte-identical to it, is canonical.
- */
-export function isCanonicalCompactJws(token: string): boolean {
-  const parts = token.split('.');
-  if (parts.length !== 3) return false;
-  for (const part of parts) {
-    if (!BASE64URL.test(part) || Buffer.from(part, 'base64url').toString('base64url') !== part) return false;
-  }
-  return true;
-}
-
-const BASE64URL = /^[A-Za-z0-9_-]*$/;
-
 /** The time claims of a verified token, in seconds since the epoch. */
 export interface TokenTimes {
   exp: number;

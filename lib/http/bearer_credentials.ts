@@ -1,7 +1,8 @@
 /**
  * RFC 6750 §2.1: reading `Authorization: Bearer <b64token>`, for `requireOauthAuthorization`
- * (`fetchAccessToken`) and `resourceServer()` alike. One linear pass: the token's character class
- * excludes the spaces around it, so no header, however long, makes the expression backtrack.
+ * (`fetchAccessToken`) and `resourceServer()` alike, and the registration access token of RFC
+ * 7592. One linear pass: the token's character class excludes the spaces around it, so no
+ * header, however long, makes the expression backtrack more than linearly.
  */
 
 /** `credentials = "Bearer" 1*SP b64token`, the scheme case-insensitive, trailing spaces allowed. */

@@ -36,7 +36,7 @@ describe('jwks › start-up checks', () => {
     ).not.toThrow();
   });
 
-  it.each<[string, () => Record<string, unknown>, string]>([
+  it.each<[string, () => Record<string, unknown>, string | RegExp]>([
     ['an empty oauthJwtKeys', () => ({}), "oauth(): option 'oauthJwtKeys' needs at least one private key (e.g. [{ key: privateJwk, alg: 'ES256' }]): the first one signs."],
     ['a key without an algorithm', () => ({ oauthJwtKeys: [{ key: es256.privateJwk }] }), `oauth(): oauthJwtKeys[0]: the key has no algorithm; give alg, one of ${ALGS} (ES256 recommended).`],
     [
@@ -52,6 +52,11 @@ describe('jwks › start-up checks', () => {
       'PS256 with an RSA-PSS (id-RSASSA-PSS) key, which has no JWK form',
       () => ({ oauthJwtKeys: [{ key: generateKeyPairSync('rsa-pss', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }), alg: 'PS256' }] }),
       'oauth(): oauthJwtKeys[0]: PS256 needs an RSA key, but the key is RSA-PSS. A key restricted to RSA-PSS cannot be published as a JWK; give the same key as a plain RSA key, which PS256, PS384 and PS512 sign with.',
+    ],
+    [
+      'ES256 with an RSA-PSS key (no RSA hint for an algorithm that takes no RSA key)',
+      () => ({ oauthJwtKeys: [{ key: generateKeyPairSync('rsa-pss', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }), alg: 'ES256' }] }),
+      /^oauth\(\): oauthJwtKeys\[0\]: ES256 needs an EC key on P-256, but the key is RSA-PSS\.$/,
     ],
     [
       'a retired RSA-PSS public key',

@@ -2,6 +2,7 @@ import request from 'supertest';
 import { buildApp, closeAll, type TestApp } from '../support/build_app';
 import { clientCredentialsToken } from '../support/token_fixtures';
 import { claims, Clock, GRANT_TYPE, INVALID_CLIENT, ISSUER, JwksServer, keyPair, signWith, type KeyPair } from './support';
+import { until } from '../support/until';
 
 // One connection on PostgreSQL as on SQLite: a transaction left open while the grant waits would
 // hold the only connection, and every other request would wait behind it.
@@ -25,11 +26,6 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
     timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
   });
   return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
-}
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
-  if (!condition()) throw new Error(`never happened: ${what}`);
 }
 
 /** Other traffic keeps being served: a protected route (a read) and a token request (a write). */

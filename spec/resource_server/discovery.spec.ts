@@ -1,5 +1,6 @@
 import { resourceServer } from '../../lib';
 import { AUDIENCE, Clock, claims, expectUnavailable, FakeAuthorizationServer, INTROSPECTION, keyPair, memoryLogger, mint, protectedApi, type KeyPair } from './support';
+import { until } from '../support/until';
 
 let as: FakeAuthorizationServer;
 let key: KeyPair;
@@ -13,13 +14,6 @@ async function start(path = '') {
   as = await new FakeAuthorizationServer().start(path);
   as.keys = [key];
   clock = new Clock();
-}
-
-/** Resolves once `condition` holds (work the previous request started behind it), within 5 s. */
-async function settled(condition: () => boolean): Promise<void> {
-  for (const start = Date.now(); !condition(); await new Promise((r) => setTimeout(r, 10))) {
-    if (Date.now() - start > 5000) throw new Error('the condition did not hold within 5 s');
-  }
 }
 
 function api(options: Record<string, unknown> = {}) {
@@ -111,7 +105,7 @@ describe('resourceServer › metadata discovery (RFC 8414)', () => {
     clock.advance(61);
     expect((await get(await mint(key, claims(as, clock)))).status).toBe(200);
     // The refresh runs behind the request (stale-while-revalidate); its failure is logged.
-    await settled(() => logger.lines.join('\n').includes('the previous copy is used'));
+    await until(() => logger.lines.join('\n').includes('the previous copy is used'), 'the failed refresh logged');
     expect(as.metadata.hits).toBe(2);
     // For the backoff window the previous copy serves without another fetch.
     expect((await get(await mint(key, claims(as, clock)))).status).toBe(200);
@@ -122,7 +116,7 @@ describe('resourceServer › metadata discovery (RFC 8414)', () => {
     await start();
     as.metadata.handler = (_req, res) => res.set('cache-control', 'max-age=60').json(as.metadataDocument());
     const logger = memoryLogger();
-    const { get } = api({ logger, minCacheSeconds: 0, timeoutMs: 300, failureBackoffSeconds: 5 });
+    const { get } = api({ logger, minCacheSeconds: 0, timeoutMs: 1000, failureBackoffSeconds: 5 });
     expect((await get(await mint(key, claims(as, clock)))).status).toBe(200);
     as.hang(as.metadata);
     clock.advance(61);
@@ -133,16 +127,20 @@ describe('resourceServer › metadata discovery (RFC 8414)', () => {
       expect(res.body.clientId).toBe('client-1');
     }
     // The one hung refresh times out; the previous copy then serves for the backoff window.
-    await settled(() => logger.lines.join('\n').includes('the previous copy is used'));
+    await until(() => logger.lines.join('\n').includes('the previous copy is used'), 'the failed refresh logged');
     expect(as.metadata.hits).toBe(2);
     // The issuer answers again: the next stale request refreshes behind, and the one after uses the new copy.
     as.metadata.handler = (_req, res) => res.set('cache-control', 'max-age=60').json(as.metadataDocument());
     clock.advance(6);
     expect((await get(await mint(key, claims(as, clock)))).status).toBe(200);
-    await settled(() => as.metadata.hits === 3);
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => as.metadata.hits === 3, 'the refresh behind the stale copy');
+    await new Promise((r) => setTimeout(r, 100));
+    // Stored with its max-age (60 s): past the 5 s backoff the copy is fresh, so no fetch.
+    clock.advance(10);
     expect((await get(await mint(key, claims(as, clock)))).status).toBe(200);
     expect(as.metadata.hits).toBe(3);
+    // Only the hung refresh was logged: the one that succeeded replaced the copy silently.
+    expect(logger.lines.filter((l) => l.includes('the previous copy is used'))).toHaveLength(1);
   }, 20_000);
 });
 

@@ -198,9 +198,16 @@ describe('resourceServer › opaque tokens by introspection (RFC 7662)', () => {
     expect(as.introspection.hits).toBe(2);
   });
 
-  it('does not stop other tokens after an answer about one token only (400): each is asked for', async () => {
+  const tokenFailures: [string, (res: Response) => void][] = [
+    ['400', (res) => void res.status(400).json({ error: 'invalid_request' })],
+    ['413', (res) => void res.status(413).end()],
+    ['414', (res) => void res.status(414).end()],
+    ['422', (res) => void res.status(422).end()],
+    ['an answer over maxResponseBytes', (res) => void res.json({ active: true, pad: 'x'.repeat(70_000) })],
+  ];
+  it.each(tokenFailures)('does not stop other tokens after an answer that may be about one token only (%s): each is asked for', async (_name, answer) => {
     as.tokens.set('opaque-1', active());
-    as.introspection.handler = (req, res) => (req.body.token === 'odd' ? void res.status(400).json({ error: 'invalid_request' }) : defaultHandler(req, res));
+    as.introspection.handler = (req, res) => (req.body.token === 'odd' ? answer(res) : defaultHandler(req, res));
     const { get } = api({ failureBackoffSeconds: 5 });
     expectUnavailable(await get('odd'));
     const res = await get('opaque-1');

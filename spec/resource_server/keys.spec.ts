@@ -70,18 +70,21 @@ describe('resourceServer › keys and metadata caching', () => {
   it('refetches the keys for a token of an algorithm the cached set has no key for (rotation ES256 → RS256), at most once per interval; never for HS256', async () => {
     const rsa = await keyPair('RS256', 'rsa-3');
     serveKeys({ 'cache-control': 'max-age=3600' });
-    const { get } = api({ keysRefetchIntervalSeconds: 60 });
+    const logger = memoryLogger();
+    const { get } = api({ keysRefetchIntervalSeconds: 60, logger });
     expect((await get(await mint(key1, claims(as, clock)))).status).toBe(200);
     expect(as.jwks.hits).toBe(1);
 
     as.keys = [key1, rsa];
     // Within the interval: refused, no fetch.
     expectInvalidToken(await get(await mint(rsa, claims(as, clock))));
+    expect(logger.lines).toEqual([expect.stringContaining('invalid_token (unknown_signing_key)')]);
     expect(as.jwks.hits).toBe(1);
     // An HMAC token never makes the set be fetched again, whenever it comes.
     clock.advance(61);
     const hs = await new SignJWT(claims(as, clock)).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid: 'rsa-3' }).sign(new TextEncoder().encode('a shared secret of 32 bytes!!!!!'));
     expectInvalidToken(await get(hs));
+    expect(logger.lines[1]).toContain('invalid_token (token_signature_invalid)');
     expect(as.jwks.hits).toBe(1);
     // The RS256 token, after the interval: one refetch, then accepted.
     const res = await get(await mint(rsa, claims(as, clock)));
@@ -92,16 +95,19 @@ describe('resourceServer › keys and metadata caching', () => {
 
   it('verifies a token without kid against each key of its type (RFC 7515: kid is optional), during a rotation overlap', async () => {
     as.keys = [key1, key2];
-    const { get } = api();
+    const logger = memoryLogger();
+    const { get } = api({ logger });
     for (const k of [key1, key2]) {
       const token = await new SignJWT(claims(as, clock)).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt' }).sign(k.privateKey);
       const res = await get(token);
       expect(res.status).toBe(200);
       expect(res.body.clientId).toBe('client-1');
     }
-    // Signed by neither: still invalid_token.
+    // Signed by neither: still invalid_token, a bad signature, and no fetch (a kid-less token names no key to look for).
     const other = await keyPair('ES256', 'other');
     expectInvalidToken(await get(await new SignJWT(claims(as, clock)).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt' }).sign(other.privateKey)));
+    expect(logger.lines).toEqual([expect.stringContaining('invalid_token (token_signature_invalid)')]);
+    expect(as.jwks.hits).toBe(1);
   });
 
   it('checks ready(): metadata and keys are fetched before the first request', async () => {
