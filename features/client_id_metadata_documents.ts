@@ -96,9 +96,8 @@ export default defineFeature({
       throw new OAuthConfigurationError("oauth(): option 'oauthClientIdMetadataDocumentRateLimit' must be null or { max, windowSeconds } with a positive integer max and a positive windowSeconds.");
     }
     const timeout = v.oauthClientIdMetadataDocumentFetchTimeout;
-    if (typeof timeout !== 'function' && fetchTimeoutProblem(timeout)) {
-      throw new OAuthConfigurationError(`oauth(): option 'oauthClientIdMetadataDocumentFetchTimeout' ${fetchTimeoutProblem(timeout)}; got ${JSON.stringify(timeout)}.`);
-    }
+    const timeoutProblem = typeof timeout === 'function' ? undefined : fetchTimeoutProblem(timeout);
+    if (timeoutProblem) throw new OAuthConfigurationError(`oauth(): option 'oauthClientIdMetadataDocumentFetchTimeout' ${timeoutProblem}; got ${JSON.stringify(timeout)}.`);
     const concurrent = v.oauthClientIdMetadataDocumentMaxConcurrentFetches;
     if (typeof concurrent === 'number' && !(Number.isInteger(concurrent) && concurrent > 0)) {
       throw new OAuthConfigurationError("oauth(): option 'oauthClientIdMetadataDocumentMaxConcurrentFetches' must be a positive integer.");

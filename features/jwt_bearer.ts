@@ -297,7 +297,8 @@ function validate(vals: Record<string, unknown>, instance: ValidationContext): v
     if (typeof n === 'number' && !(n > 0)) throw new OAuthConfigurationError(`oauth(): option '${name}' must be a positive number.`);
   }
   const timeout = vals.oauthJwksFetchTimeout;
-  if (typeof timeout === 'number' && fetchTimeoutProblem(timeout)) throw new OAuthConfigurationError(`oauth(): option 'oauthJwksFetchTimeout' ${fetchTimeoutProblem(timeout)}; got ${timeout}.`);
+  const timeoutProblem = typeof timeout === 'number' ? fetchTimeoutProblem(timeout) : undefined;
+  if (timeoutProblem) throw new OAuthConfigurationError(`oauth(): option 'oauthJwksFetchTimeout' ${timeoutProblem}; got ${timeout}.`);
   for (const name of ['oauthJwtBearerLeeway', 'oauthJwksMinCacheExpiresIn']) {
     const n = vals[name];
     if (typeof n === 'number' && !(n >= 0)) throw new OAuthConfigurationError(`oauth(): option '${name}' must not be negative.`);

@@ -4,7 +4,7 @@
  * time and size, no redirects), with a key-count limit, HTTP caching (Cache-Control max-age /
  * no-store / no-cache, Age, Expires, ETag revalidation), a rate limit on the refetch an
  * unknown `kid` triggers, and failures remembered with a growing backoff. Verification uses
- * jose's `createLocalJWKSet` over the fetched set.
+ * jose's `createLocalJWKSet` over the fetched set (`verifyWithKeySet`).
  */
 import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyOptions, type KeyLike } from 'jose';
 import { checkFetchUrl, safeFetch, SafeFetchError, type Resolver, type SafeFetchErrorCode } from './http/safe_fetch';

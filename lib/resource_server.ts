@@ -7,10 +7,11 @@
  *
  * Every fetch goes through the SSRF-safe fetcher (bounded time and size, no redirects); the
  * metadata and the keys are cached by their HTTP cache headers (`lib/jwks.ts`), the keys
- * refetched on an unknown `kid` (or asymmetric `alg`) at a limited rate; introspection answers are cached by a hash
- * of the token for at most their remaining lifetime. An issuer that is down or slow costs a
- * request at most `timeoutMs`, then `503 temporarily_unavailable` with `Retry-After`; metadata
- * fetched before goes on serving while it is refreshed, and while refreshing it fails.
+ * refetched on an unknown `kid` (or asymmetric `alg`) at a limited rate; introspection answers
+ * are cached by a hash of the token for at most their remaining lifetime. An issuer that is down
+ * or slow costs a request at most `timeoutMs`, then `503 temporarily_unavailable` with
+ * `Retry-After`; metadata fetched before goes on serving while it is refreshed, and while
+ * refreshing it fails.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { decodeProtectedHeader, errors, type JSONWebKeySet, type JWTPayload } from 'jose';
@@ -148,13 +149,6 @@ const OPTION_NAMES = ['issuer', 'audience', 'introspection', ...Object.keys(DEFA
 const INVALID_TOKEN = 'Invalid access token';
 const MISSING_TOKEN = 'An access token is required';
 const MALFORMED_HEADER = 'Malformed Authorization header';
-/** Introspection answers that can be about the token presented (a malformed or oversized request), not about the endpoint. */
-const TOKEN_DEPENDENT_STATUSES: ReadonlySet<number> = new Set([400, 413, 414, 422]);
-
-/** An introspection failure that may concern the token presented only: a refusal of the request, or an answer too large. */
-function tokenDependent(e: unknown): boolean {
-  return e instanceof SafeFetchError && ((e.code === 'http_status' && TOKEN_DEPENDENT_STATUSES.has(e.status!)) || e.code === 'too_large');
-}
 const INSUFFICIENT_SCOPE = 'Insufficient scope';
 const UNAVAILABLE = 'The authorization server is unavailable, try again later';
 
@@ -736,6 +730,14 @@ class RemoteIssuer {
   }
 }
 
+/** Introspection answers that can be about the token presented (a malformed or oversized request), not about the endpoint. */
+const TOKEN_DEPENDENT_STATUSES: ReadonlySet<number> = new Set([400, 413, 414, 422]);
+
+/** An introspection failure that may concern the token presented only: a refusal of the request, or an answer too large. */
+function tokenDependent(e: unknown): boolean {
+  return e instanceof SafeFetchError && ((e.code === 'http_status' && TOKEN_DEPENDENT_STATUSES.has(e.status!)) || e.code === 'too_large');
+}
+
 /** Asymmetric JWS algorithms (RFC 7518, RFC 8037): the only ones a JWT access token may use here. */
 const ASYMMETRIC = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']);
 
@@ -766,7 +768,6 @@ function bearerToken(header: string | undefined): string | undefined {
   if (token === MALFORMED_BEARER) throw new OAuthError('invalid_request', MALFORMED_HEADER, { reason: 'malformed_parameter' });
   return token;
 }
-
 
 function splitScope(scope: unknown): string[] {
   return typeof scope === 'string' ? scope.split(' ').filter((s) => s !== '') : [];
